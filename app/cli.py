@@ -1,0 +1,157 @@
+"""The `syncforge` command: serve, worker, migrate, export-schema."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from app.settings import ConfigError, Settings, load_settings
+
+log = logging.getLogger("syncforge")
+
+
+def _configure_logging(settings: Settings) -> None:
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+def cmd_serve(args: argparse.Namespace) -> None:
+    import uvicorn
+
+    from app.db.migrate import upgrade
+    from app.main import create_app
+    from app.preflight import check_dependencies
+
+    overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
+    settings = load_settings(**overrides)
+    _configure_logging(settings)
+    asyncio.run(check_dependencies(settings))
+    if settings.should_auto_migrate:
+        upgrade(settings)
+    log.info("GraphiQL at http://%s:%s/graphql", settings.host, settings.port)
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level.lower(),
+        ws="websockets-sansio",
+    )
+
+
+def cmd_worker(args: argparse.Namespace) -> None:
+    from app.preflight import check_dependencies
+    from workers.broker import JobQueue
+
+    settings = load_settings()
+    if not settings.redis_url:
+        raise ConfigError(
+            "REDIS_URL: required by `syncforge worker` (in the embedded default, "
+            "`syncforge serve` runs jobs itself)"
+        )
+    _configure_logging(settings)
+    asyncio.run(check_dependencies(settings))
+    jobs = JobQueue(settings)
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    worker = jobs.start_worker(args.threads)
+    log.info("worker consuming %s", ", ".join(sorted(jobs.broker.get_declared_queues())))
+    stop.wait()
+    log.info("worker stopping")
+    worker.stop()
+    jobs.close()
+
+
+def cmd_migrate(args: argparse.Namespace) -> None:
+    from app.db.migrate import downgrade, upgrade
+    from app.preflight import check_database
+
+    settings = load_settings()
+    _configure_logging(settings)
+    asyncio.run(check_database(settings))
+    if args.downgrade:
+        downgrade(settings, args.downgrade)
+    else:
+        upgrade(settings, args.revision)
+
+
+def cmd_export_schema(args: argparse.Namespace) -> None:
+    from app.graphql.schema import export_sdl
+
+    sdl = export_sdl()
+    if args.output:
+        Path(args.output).write_text(sdl)
+    else:
+        sys.stdout.write(sdl)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="syncforge",
+        description=(
+            "SyncForge real-time collaboration backend. With no configuration it runs embedded "
+            "(SQLite file ./syncforge.db, in-memory pub/sub, jobs in-process); set DATABASE_URL "
+            "(postgresql+asyncpg://...) and REDIS_URL (redis://...) for production."
+        ),
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = sub.add_parser(
+        "serve",
+        help="run the API (GraphQL over HTTP and WebSocket, GraphiQL at /graphql)",
+        description="Run the API. On SQLite the database is migrated to head first.",
+    )
+    serve.add_argument("--host", help="interface to bind (default 127.0.0.1, SYNCFORGE_HOST)")
+    serve.add_argument("--port", type=int, help="port to bind (default 8000, SYNCFORGE_PORT)")
+    serve.set_defaults(handler=cmd_serve)
+
+    worker = sub.add_parser(
+        "worker",
+        help="run background jobs from the Redis queue (production mode)",
+        description="Consume Dramatiq jobs from Redis (REDIS_URL). Run as many as you need.",
+    )
+    worker.add_argument("--threads", type=int, help="worker threads (default SYNCFORGE_WORKER_THREADS)")
+    worker.set_defaults(handler=cmd_worker)
+
+    migrate = sub.add_parser(
+        "migrate",
+        help="apply database migrations (to head by default)",
+        description="Upgrade the database (DATABASE_URL) to a revision, or downgrade it.",
+    )
+    migrate.add_argument("revision", nargs="?", default="head", help="target revision (default head)")
+    migrate.add_argument("--downgrade", metavar="REVISION", help="downgrade to REVISION (e.g. base)")
+    migrate.set_defaults(handler=cmd_migrate)
+
+    export = sub.add_parser(
+        "export-schema",
+        help="print the GraphQL schema (SDL), as committed in schema.graphql",
+        description="Print the GraphQL SDL exported from the code.",
+    )
+    export.add_argument("--output", "-o", help="write to this file instead of stdout")
+    export.set_defaults(handler=cmd_export_schema)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    handler: Callable[[argparse.Namespace], None] = args.handler
+    try:
+        handler(args)
+    except ConfigError as exc:
+        print(f"syncforge: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

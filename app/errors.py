@@ -1,0 +1,74 @@
+"""Coded domain errors. Their code reaches GraphQL clients as `extensions.code`."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+
+class ErrorCode(StrEnum):
+    UNAUTHORIZED = "UNAUTHORIZED"
+    FORBIDDEN = "FORBIDDEN"
+    NOT_FOUND = "NOT_FOUND"
+    VALIDATION_ERROR = "VALIDATION_ERROR"
+    RATE_LIMITED = "RATE_LIMITED"
+    PLAN_LIMIT_EXCEEDED = "PLAN_LIMIT_EXCEEDED"
+    CONFLICT = "CONFLICT"
+    ROOM_FULL = "ROOM_FULL"
+    INTERNAL_ERROR = "INTERNAL_ERROR"
+    # GraphQL-level failures: the document does not parse or does not validate against the schema.
+    GRAPHQL_PARSE_FAILED = "GRAPHQL_PARSE_FAILED"
+    GRAPHQL_VALIDATION_FAILED = "GRAPHQL_VALIDATION_FAILED"
+    BAD_REQUEST = "BAD_REQUEST"
+
+
+class DomainError(Exception):
+    code: ErrorCode = ErrorCode.INTERNAL_ERROR
+
+    def __init__(self, message: str, **extensions: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.extensions = extensions
+
+
+class Unauthorized(DomainError):
+    code = ErrorCode.UNAUTHORIZED
+
+
+class Forbidden(DomainError):
+    code = ErrorCode.FORBIDDEN
+
+
+class NotFound(DomainError):
+    code = ErrorCode.NOT_FOUND
+
+    def __init__(self, entity: str, **extensions: Any) -> None:
+        super().__init__(f"{entity} not found", **extensions)
+
+
+class ValidationFailed(DomainError):
+    code = ErrorCode.VALIDATION_ERROR
+
+    def __init__(self, message: str, *, field: str | None = None, **extensions: Any) -> None:
+        if field is not None:
+            extensions["field"] = field
+        super().__init__(message, **extensions)
+
+
+class Conflict(DomainError):
+    code = ErrorCode.CONFLICT
+
+
+class RateLimited(DomainError):
+    code = ErrorCode.RATE_LIMITED
+
+    def __init__(self, message: str, *, retry_after: float, **extensions: Any) -> None:
+        super().__init__(message, retryAfter=retry_after, **extensions)
+
+
+class PlanLimitExceeded(DomainError):
+    code = ErrorCode.PLAN_LIMIT_EXCEEDED
+
+
+class RoomFull(DomainError):
+    code = ErrorCode.ROOM_FULL

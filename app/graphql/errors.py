@@ -1,0 +1,85 @@
+"""Give every GraphQL error an `extensions.code`; mask unexpected ones behind a request id."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+from graphql import GraphQLError
+from strawberry.extensions import SchemaExtension
+
+from app.errors import DomainError, ErrorCode
+
+log = logging.getLogger("syncforge.graphql")
+
+INTERNAL_MESSAGE = "Internal server error"
+
+
+def coded_error(error: GraphQLError, request_id: str) -> GraphQLError:
+    original = error.original_error
+    extensions: dict[str, Any] = dict(error.extensions or {})
+    if "code" in extensions:
+        return error
+    message = error.message
+    if isinstance(original, DomainError):
+        extensions.update(original.extensions)
+        extensions["code"] = original.code.value
+    elif original is None or isinstance(original, GraphQLError):
+        # Raised by graphql-core itself: the document, a variable or an argument is wrong.
+        extensions["code"] = _request_error_code(message)
+    else:
+        log.error(
+            "unexpected error in %s (request %s)",
+            ".".join(str(p) for p in error.path or ()) or "operation",
+            request_id,
+            exc_info=original,
+        )
+        message = INTERNAL_MESSAGE
+        extensions["code"] = ErrorCode.INTERNAL_ERROR.value
+    extensions["requestId"] = request_id
+    return GraphQLError(
+        message,
+        nodes=error.nodes,
+        source=error.source,
+        positions=error.positions,
+        path=error.path,
+        original_error=original if isinstance(original, DomainError) else None,
+        extensions=extensions,
+    )
+
+
+def _request_error_code(message: str) -> str:
+    if message.startswith("Syntax Error"):
+        return ErrorCode.GRAPHQL_PARSE_FAILED.value
+    if message.startswith("Variable "):
+        return ErrorCode.VALIDATION_ERROR.value
+    return ErrorCode.GRAPHQL_VALIDATION_FAILED.value
+
+
+class CodedErrors(SchemaExtension):
+    """Runs after each operation (and each subscription event) and rewrites its errors."""
+
+    def _request_id(self) -> str:
+        context = self.execution_context.context
+        return getattr(context, "request_id", None) or "unknown"
+
+    def _process(self, result: object) -> None:
+        errors = getattr(result, "errors", None)
+        if errors:
+            request_id = self._request_id()
+            result.errors = [coded_error(e, request_id) for e in errors]  # type: ignore[attr-defined]
+
+    def on_stream_result(self, result: object) -> Iterator[None]:
+        # Each event of a subscription (and its errors) passes here before it is sent.
+        self._process(result)
+        yield
+
+    def on_operation(self) -> Iterator[None]:
+        yield
+        self._process(self.execution_context.result)
+        if self.execution_context.pre_execution_errors:
+            request_id = self._request_id()
+            self.execution_context.pre_execution_errors = [
+                coded_error(e, request_id) for e in self.execution_context.pre_execution_errors
+            ]

@@ -1,0 +1,70 @@
+"""The ASGI application: `create_app(settings)` builds it; the lifespan builds what it holds."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+import redis.asyncio as aioredis
+from starlette.applications import Starlette
+from starlette.responses import RedirectResponse
+from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
+
+from app.db import create_engine, create_session_factory
+from app.graphql.schema import build_schema
+from app.graphql.view import GRAPHIQL_ASSETS, GRAPHIQL_ASSETS_URL, GraphQLView
+from app.health import healthz, readyz
+from app.realtime.hub import Hub
+from app.settings import Settings, load_settings
+from app.state import AppState
+from workers.broker import JobQueue
+
+log = logging.getLogger("syncforge")
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    settings = settings or load_settings()
+    graphql = GraphQLView(build_schema(introspection=settings.introspection))
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        async with contextlib.AsyncExitStack() as stack:
+            engine = create_engine(settings)
+            stack.push_async_callback(engine.dispose)
+            hub = Hub.from_settings(settings)
+            await hub.start()
+            stack.push_async_callback(hub.stop)
+            redis = aioredis.from_url(settings.redis_url) if settings.redis_url else None
+            if redis is not None:
+                stack.push_async_callback(redis.aclose)
+            jobs = JobQueue(settings)
+            stack.callback(jobs.close)
+            if jobs.is_embedded:
+                # Embedded default: this process is also the worker.
+                worker = jobs.start_worker()
+                stack.callback(worker.stop)
+            app.state.syncforge = AppState(
+                settings=settings,
+                engine=engine,
+                session_factory=create_session_factory(engine),
+                hub=hub,
+                jobs=jobs,
+                redis=redis,
+            )
+            log.info("SyncForge started in %s mode", settings.mode.value)
+            yield
+
+    async def index(request: object) -> RedirectResponse:
+        return RedirectResponse("/graphql")
+
+    routes = [
+        Route("/", index),
+        Route("/healthz", healthz),
+        Route("/readyz", readyz),
+        Route("/graphql", graphql, methods=["GET", "POST"]),
+        WebSocketRoute("/graphql", graphql),
+        Mount(GRAPHIQL_ASSETS_URL, StaticFiles(directory=GRAPHIQL_ASSETS, check_dir=False)),
+    ]
+    return Starlette(routes=routes, lifespan=lifespan)

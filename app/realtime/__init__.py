@@ -1,0 +1,1 @@
+"""Realtime plumbing: the pub/sub hub shared by every API process."""

@@ -1,0 +1,129 @@
+"""Process settings, read from the environment by the CLI or built directly by tests.
+
+Nothing here runs at import time: `Settings()` is called by `create_app`'s caller (the CLI) or by tests.
+"""
+
+from __future__ import annotations
+
+import os
+from enum import StrEnum
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
+
+
+class ConfigError(Exception):
+    """A setting is wrong or missing; the message names it and fits on one line."""
+
+
+class Mode(StrEnum):
+    EMBEDDED = "embedded"
+    PRODUCTION = "production"
+
+
+def _env(name: str) -> AliasChoices:
+    # Both the bare name (DATABASE_URL, as 12-factor tools expect) and the prefixed one are read.
+    return AliasChoices(name, f"SYNCFORGE_{name}")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SYNCFORGE_", extra="ignore", populate_by_name=True)
+
+    database_url: str = Field(
+        default="sqlite+aiosqlite:///./syncforge.db", validation_alias=_env("DATABASE_URL")
+    )
+    redis_url: str | None = Field(default=None, validation_alias=_env("REDIS_URL"))
+    host: str = "127.0.0.1"
+    port: int = 8000
+    log_level: str = "info"
+    # Migrate the database to head when `serve` starts (always on in the embedded default).
+    auto_migrate: bool | None = None
+    db_pool_size: int = 10
+    db_connect_timeout: float = 5.0
+    introspection: bool = True
+    # In the embedded default, jobs run in this process; in production, `syncforge worker` runs them.
+    worker_threads: int = 2
+    # Prefix of every Redis key and channel this deployment owns (jobs, pub/sub), so several
+    # deployments (or test runs) can share one Redis server.
+    redis_namespace: str = "syncforge"
+    # Retention, in days (seed data model: "Data Retention Policies").
+    retention_notifications_days: int = 30
+    retention_connection_logs_days: int = 30
+    retention_webhook_deliveries_days: int = 7
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        return normalize_database_url(value)
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str | None) -> str | None:
+        if value is None or value.strip() == "":
+            return None
+        if not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return value
+
+    @property
+    def mode(self) -> Mode:
+        return Mode.PRODUCTION if self.redis_url else Mode.EMBEDDED
+
+    @property
+    def database_backend(self) -> str:
+        return make_url(self.database_url).get_backend_name()
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_backend == "sqlite"
+
+    @property
+    def should_auto_migrate(self) -> bool:
+        return self.is_sqlite if self.auto_migrate is None else self.auto_migrate
+
+    @property
+    def sqlite_path(self) -> Path | None:
+        if not self.is_sqlite:
+            return None
+        database = make_url(self.database_url).database
+        return Path(database) if database and database != ":memory:" else None
+
+
+def normalize_database_url(value: str) -> str:
+    """Accept the usual spellings and return the async driver URL, or raise ValueError."""
+    try:
+        url: URL = make_url(value)
+    except ArgumentError as exc:
+        raise ValueError(f"is not a database URL ({value!r})") from exc
+    backend = url.get_backend_name()
+    if backend in ("postgresql", "postgres"):
+        url = url.set(drivername="postgresql+asyncpg")
+    elif backend == "sqlite":
+        url = url.set(drivername="sqlite+aiosqlite")
+    else:
+        raise ValueError(f"unsupported database {backend!r}: use postgresql+asyncpg:// or sqlite://")
+    if url.get_backend_name() == "postgresql" and not url.database:
+        raise ValueError("names no database (postgresql+asyncpg://user@host:5432/DBNAME)")
+    return url.render_as_string(hide_password=False)
+
+
+def _setting_name(loc: str) -> str:
+    """The environment variable a validation error is about, as the user spelled it."""
+    bare = loc.upper().removeprefix("SYNCFORGE_")
+    if bare in ("DATABASE_URL", "REDIS_URL"):
+        return bare if bare in os.environ or f"SYNCFORGE_{bare}" not in os.environ else f"SYNCFORGE_{bare}"
+    return f"SYNCFORGE_{bare}"
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build settings from the environment, turning validation errors into one-line ConfigErrors."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = _setting_name(str(first["loc"][0]) if first["loc"] else "settings")
+        message = str(first["msg"]).removeprefix("Value error, ")
+        raise ConfigError(f"{name}: {message}") from None

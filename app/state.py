@@ -1,0 +1,26 @@
+"""Everything a running process holds, built from settings by the app's lifespan."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import redis.asyncio as aioredis
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from app.db import UnitOfWork
+from app.realtime.hub import Hub
+from app.settings import Settings
+from workers.broker import JobQueue
+
+
+@dataclass
+class AppState:
+    settings: Settings
+    engine: AsyncEngine
+    session_factory: async_sessionmaker[AsyncSession]
+    hub: Hub
+    jobs: JobQueue
+    redis: aioredis.Redis | None
+
+    def unit_of_work(self) -> UnitOfWork:
+        return UnitOfWork(self.session_factory)

@@ -1,0 +1,1 @@
+"""Alembic migrations of the SyncForge database (run by `syncforge migrate`)."""

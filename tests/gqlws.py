@@ -1,0 +1,50 @@
+"""A small graphql-transport-ws client over a real WebSocket, for tests."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from websockets.asyncio.client import ClientConnection, connect
+
+PROTOCOL = "graphql-transport-ws"
+
+
+class GraphQLWSClient:
+    def __init__(self, connection: ClientConnection) -> None:
+        self.connection = connection
+        self._ids = itertools.count(1)
+
+    async def send(self, message: dict[str, Any]) -> None:
+        await self.connection.send(json.dumps(message))
+
+    async def receive(self, timeout: float = 5.0) -> dict[str, Any]:
+        raw = await asyncio.wait_for(self.connection.recv(), timeout)
+        return json.loads(raw)  # type: ignore[no-any-return]
+
+    async def subscribe(self, query: str, variables: dict[str, Any] | None = None) -> str:
+        op_id = str(next(self._ids))
+        payload: dict[str, Any] = {"query": query}
+        if variables:
+            payload["variables"] = variables
+        await self.send({"id": op_id, "type": "subscribe", "payload": payload})
+        return op_id
+
+    async def complete(self, op_id: str) -> None:
+        await self.send({"id": op_id, "type": "complete"})
+
+
+@asynccontextmanager
+async def graphql_ws(
+    url: str, init_payload: dict[str, Any] | None = None
+) -> AsyncIterator[GraphQLWSClient]:
+    async with connect(url, subprotocols=[PROTOCOL]) as connection:  # type: ignore[list-item]
+        client = GraphQLWSClient(connection)
+        await client.send({"type": "connection_init", "payload": init_payload or {}})
+        ack = await client.receive()
+        assert ack["type"] == "connection_ack", ack
+        yield client

@@ -1,0 +1,50 @@
+"""GraphQL subscriptions over a real WebSocket with graphql-transport-ws, and only that protocol."""
+
+from __future__ import annotations
+
+import pytest
+from websockets.asyncio.client import connect
+from websockets.exceptions import InvalidHandshake, InvalidStatus
+
+from tests.conftest import LiveServer
+from tests.gqlws import graphql_ws
+
+
+async def test_health_subscription_streams_until_completed(live_server: LiveServer) -> None:
+    async with graphql_ws(live_server.ws_url) as ws:
+        op = await ws.subscribe("subscription { health(intervalMs: 100) { ok mode } }")
+        for _ in range(3):
+            message = await ws.receive()
+            assert message["type"] == "next" and message["id"] == op
+            assert message["payload"]["data"]["health"]["ok"] is True
+        await ws.complete(op)
+        # A ping still answers after the subscription is gone: the connection stays healthy.
+        await ws.send({"type": "ping"})
+        while (message := await ws.receive())["type"] == "next":
+            pass
+        assert message["type"] == "pong"
+
+
+async def test_subscription_errors_are_coded(live_server: LiveServer) -> None:
+    async with graphql_ws(live_server.ws_url) as ws:
+        op = await ws.subscribe("subscription { health(intervalMs: 5) { ok } }")
+        message = await ws.receive()
+        assert message["id"] == op
+        errors = message["payload"] if message["type"] == "error" else message["payload"]["errors"]
+        assert errors[0]["extensions"]["code"] == "VALIDATION_ERROR"
+        assert errors[0]["extensions"]["field"] == "intervalMs"
+
+
+async def test_queries_also_run_over_the_socket(live_server: LiveServer) -> None:
+    async with graphql_ws(live_server.ws_url) as ws:
+        op = await ws.subscribe("{ health { ok } }")
+        assert (await ws.receive())["payload"] == {"data": {"health": {"ok": True}}}
+        assert (await ws.receive()) == {"id": op, "type": "complete"}
+
+
+async def test_only_graphql_transport_ws_is_spoken(live_server: LiveServer) -> None:
+    # The legacy subscriptions-transport-ws protocol ("graphql-ws") is not offered.
+    with pytest.raises((InvalidHandshake, InvalidStatus, AssertionError)):
+        async with connect(live_server.ws_url, subprotocols=["graphql-ws"]) as connection:  # type: ignore[list-item]
+            assert connection.subprotocol == "graphql-ws"
+            await connection.recv()

@@ -1,0 +1,1 @@
+"""Background jobs: Dramatiq actors shared by the in-process worker and `syncforge worker`."""
