@@ -62,8 +62,6 @@ async def readyz(request: Request) -> JSONResponse:
         "status": "ready" if not failing else "unavailable",
         "mode": state.settings.mode.value,
         "failing": failing,
-        "dependencies": {
-            s.name: {"ok": s.ok, "latencyMs": s.latency_ms, "error": s.error} for s in statuses
-        },
+        "dependencies": {s.name: {"ok": s.ok, "latencyMs": s.latency_ms, "error": s.error} for s in statuses},
     }
     return JSONResponse(body, status_code=503 if failing else 200)

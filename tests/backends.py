@@ -19,9 +19,7 @@ BACKEND = os.environ.get("SYNCFORGE_TEST_BACKEND", "sqlite")
 if BACKEND not in ("sqlite", "postgres"):
     raise RuntimeError(f"SYNCFORGE_TEST_BACKEND must be sqlite or postgres, not {BACKEND!r}")
 
-PG_ADMIN_URL = os.environ.get(
-    "SYNCFORGE_TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-)
+PG_ADMIN_URL = os.environ.get("SYNCFORGE_TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("SYNCFORGE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 IS_POSTGRES = BACKEND == "postgres"
@@ -40,8 +38,10 @@ async def fresh_database(tmp_dir: Path, backend: str = BACKEND) -> AsyncIterator
     finally:
         await admin.close()
     try:
-        yield make_url(PG_ADMIN_URL).set(drivername="postgresql+asyncpg", database=name).render_as_string(
-            hide_password=False
+        yield (
+            make_url(PG_ADMIN_URL)
+            .set(drivername="postgresql+asyncpg", database=name)
+            .render_as_string(hide_password=False)
         )
     finally:
         admin = await asyncpg.connect(PG_ADMIN_URL)

@@ -14,7 +14,7 @@ import uvicorn
 from sqlalchemy import delete
 from starlette.applications import Starlette
 
-import app.models  # noqa: F401  (registers every table)
+import app.models
 from app.db import create_engine, create_session_factory
 from app.db.base import metadata
 from app.db.migrate import upgrade
@@ -101,8 +101,12 @@ class LiveServer:
         self.url = f"http://127.0.0.1:{self.port}"
         self.ws_url = f"ws://127.0.0.1:{self.port}/graphql"
         config = uvicorn.Config(
-            application, host="127.0.0.1", port=self.port, log_level="warning",
-            ws="websockets-sansio", lifespan="on",
+            application,
+            host="127.0.0.1",
+            port=self.port,
+            log_level="warning",
+            ws="websockets-sansio",
+            lifespan="on",
         )
         self.server = uvicorn.Server(config)
         self._task: asyncio.Task[None] | None = None

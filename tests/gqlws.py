@@ -39,9 +39,7 @@ class GraphQLWSClient:
 
 
 @asynccontextmanager
-async def graphql_ws(
-    url: str, init_payload: dict[str, Any] | None = None
-) -> AsyncIterator[GraphQLWSClient]:
+async def graphql_ws(url: str, init_payload: dict[str, Any] | None = None) -> AsyncIterator[GraphQLWSClient]:
     async with connect(url, subprotocols=[PROTOCOL]) as connection:  # type: ignore[list-item]
         client = GraphQLWSClient(connection)
         await client.send({"type": "connection_init", "payload": init_payload or {}})

@@ -19,7 +19,11 @@ SYNCFORGE = [sys.executable, "-m", "app.cli"]
 def run(args: list[str], cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     base = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
     return subprocess.run(
-        [*SYNCFORGE, *args], cwd=cwd, env={**base, **(env or {})}, capture_output=True, text=True,
+        [*SYNCFORGE, *args],
+        cwd=cwd,
+        env={**base, **(env or {})},
+        capture_output=True,
+        text=True,
         timeout=60,
     )
 
@@ -42,7 +46,10 @@ def test_console_script_is_installed() -> None:
     ("env", "expected"),
     [
         ({"DATABASE_URL": "mysql://x@localhost/db"}, "DATABASE_URL: unsupported database"),
-        ({"DATABASE_URL": "postgresql+asyncpg://postgres@127.0.0.1:1/nope"}, "DATABASE_URL: cannot connect"),
+        (
+            {"DATABASE_URL": "postgresql+asyncpg://postgres@127.0.0.1:1/nope"},
+            "DATABASE_URL: cannot connect",
+        ),
         ({"REDIS_URL": "redis://127.0.0.1:1/0"}, "REDIS_URL: cannot connect"),
         ({"REDIS_URL": "http://nope"}, "REDIS_URL: must start with redis://"),
     ],

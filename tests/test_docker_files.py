@@ -146,8 +146,7 @@ def compose_problems(path: Path) -> list[str]:
         for dep, condition in conditions.items():
             if deps.get(dep) != condition:
                 problems.append(
-                    f"{name}: depends_on {dep} must have condition {condition} "
-                    f"(has {deps.get(dep)!r})"
+                    f"{name}: depends_on {dep} must have condition {condition} (has {deps.get(dep)!r})"
                 )
     for name, service in services.items():
         for dep in _depends_on(service):
@@ -305,8 +304,7 @@ def dockerfile_problems(path: Path, context: Path = REPO) -> list[str]:
                 )
                 if not earlier:
                     problems.append(
-                        f"line {instruction.line}: COPY --from={source_stage} "
-                        "does not name an earlier stage"
+                        f"line {instruction.line}: COPY --from={source_stage} does not name an earlier stage"
                     )
                 continue
             for source in sources:
@@ -488,9 +486,9 @@ def test_checks_catch_a_broken_compose_file(tmp_path: Path) -> None:
     assert broken(lambda s: s["worker"].update(healthcheck={"disable": True})) == [
         "worker: no healthcheck with a `test`"
     ]
-    assert broken(
-        lambda s: s["api"]["environment"].update(DATABASE_URL="postgresql+asyncpg://u:p@db/x")
-    ) == ["api: DATABASE_URL host is not the `postgres` service"]
+    assert broken(lambda s: s["api"]["environment"].update(DATABASE_URL="postgresql+asyncpg://u:p@db/x")) == [
+        "api: DATABASE_URL host is not the `postgres` service"
+    ]
     assert broken(lambda s: s["worker"]["environment"].update(REDIS_URL="redis://localhost")) == [
         "worker: REDIS_URL host is not the `redis` service"
     ]
@@ -513,20 +511,14 @@ def test_checks_catch_a_broken_dockerfile(tmp_path: Path) -> None:
         return dockerfile_problems(copy)
 
     assert problems_of(good) == dockerfile_problems(DOCKERFILE)
-    assert "final stage has no USER (it would run as root)" in problems_of(
-        re.sub(r"(?m)^USER .*$", "", good)
-    )
-    assert "final stage runs as root (USER root)" in problems_of(
-        re.sub(r"(?m)^USER .*$", "USER root", good)
-    )
+    assert "final stage has no USER (it would run as root)" in problems_of(re.sub(r"(?m)^USER .*$", "", good))
+    assert "final stage runs as root (USER root)" in problems_of(re.sub(r"(?m)^USER .*$", "USER root", good))
     assert "final stage does not EXPOSE 8000" in problems_of(good.replace("EXPOSE 8000", ""))
     assert any(
         "does not name an earlier stage" in p
         for p in problems_of(good.replace("--from=builder", "--from=nowhere"))
     )
-    assert any(
-        "nothing-here" in p for p in problems_of(good.replace("COPY app/", "COPY nothing-here/"))
-    )
+    assert any("nothing-here" in p for p in problems_of(good.replace("COPY app/", "COPY nothing-here/")))
     moved = good.replace(
         "COPY --from=graphiql /build/app/graphql/static/graphiql/ app/graphql/static/graphiql/\n",
         "",

@@ -55,7 +55,11 @@ async def test_organizations_and_rooms_are_readable_and_paginated(client, sessio
             node = edge["node"]
             assert node["organization"] == {"id": str(org.id), "slug": org.slug}
             assert node["features"]["presence"] is True and node["hasPassword"] is False
-            assert (node["type"], node["access"], node["status"]) == ("DOCUMENT", "PRIVATE", "ACTIVE")
+            assert (node["type"], node["access"], node["status"]) == (
+                "DOCUMENT",
+                "PRIVATE",
+                "ACTIVE",
+            )
         if not page["pageInfo"]["hasNextPage"]:
             break
         after = page["pageInfo"]["endCursor"]
@@ -65,14 +69,21 @@ async def test_organizations_and_rooms_are_readable_and_paginated(client, sessio
     one = await gql(client, "query($id: UUID) { room(id: $id) { slug } }", id=str(room.id))
     assert one["data"]["room"] == {"slug": room.slug}
     orgs = await gql(client, "{ organizations(first: 10) { edges { node { slug } } } }")
-    assert {e["node"]["slug"] for e in orgs["data"]["organizations"]["edges"]} == {org.slug, other.slug}
+    assert {e["node"]["slug"] for e in orgs["data"]["organizations"]["edges"]} == {
+        org.slug,
+        other.slug,
+    }
 
 
 @pytest.mark.parametrize(
     ("query", "variables", "code"),
     [
         ("query($id: UUID) { room(id: $id) { id } }", {"id": str(uuid.uuid4())}, "NOT_FOUND"),
-        ("query($id: UUID) { organization(id: $id) { id } }", {"id": str(uuid.uuid4())}, "NOT_FOUND"),
+        (
+            "query($id: UUID) { organization(id: $id) { id } }",
+            {"id": str(uuid.uuid4())},
+            "NOT_FOUND",
+        ),
         ("query($id: UUID) { room(id: $id) { id } }", {"id": "not-a-uuid"}, "VALIDATION_ERROR"),
         ("{ organization { id } }", {}, "VALIDATION_ERROR"),
         ("{ organizations(first: 1000) { edges { cursor } } }", {}, "VALIDATION_ERROR"),

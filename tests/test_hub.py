@@ -28,8 +28,11 @@ async def test_publish_reaches_subscribers_of_that_channel_only(settings: Settin
         await listener.start()
     channel, other = f"room:{uuid.uuid4()}", f"room:{uuid.uuid4()}"
     try:
-        async with listener.subscribe(channel) as first, listener.subscribe(channel) as second, \
-                listener.subscribe(other) as unrelated:
+        async with (
+            listener.subscribe(channel) as first,
+            listener.subscribe(channel) as second,
+            listener.subscribe(other) as unrelated,
+        ):
             await asyncio.sleep(0.1)  # let the Redis SUBSCRIBE land before publishing
             await publisher.publish(channel, "hello")
             await publisher.publish(channel, "world")

@@ -26,8 +26,18 @@ async def _seed(session_factory) -> None:  # type: ignore[no-untyped-def]
     user = User(email="a@example.com")
     now = utcnow()
     rows = [
-        Notification(user_id=user.id, type=NotificationType.MENTION, title="old", inserted_at=now - timedelta(days=31)),
-        Notification(user_id=user.id, type=NotificationType.MENTION, title="recent", inserted_at=now - timedelta(days=29)),
+        Notification(
+            user_id=user.id,
+            type=NotificationType.MENTION,
+            title="old",
+            inserted_at=now - timedelta(days=31),
+        ),
+        Notification(
+            user_id=user.id,
+            type=NotificationType.MENTION,
+            title="recent",
+            inserted_at=now - timedelta(days=29),
+        ),
     ]
     await factories.add(session_factory, user)
     await factories.add(session_factory, *rows)
@@ -51,10 +61,19 @@ async def test_purge_job_runs_through_the_configured_queue(app, session_factory,
     worker = None
     if not jobs.is_embedded:
         # Production mode: the API process only enqueues; a separate `syncforge worker` consumes.
-        env = {**os.environ, "DATABASE_URL": settings.database_url, "REDIS_URL": settings.redis_url or "",
-               "SYNCFORGE_REDIS_NAMESPACE": settings.redis_namespace}
-        worker = subprocess.Popen([sys.executable, "-m", "app.cli", "worker", "--threads", "1"], env=env,
-                                  cwd=Path(__file__).parent, stderr=subprocess.PIPE, text=True)
+        env = {
+            **os.environ,
+            "DATABASE_URL": settings.database_url,
+            "REDIS_URL": settings.redis_url or "",
+            "SYNCFORGE_REDIS_NAMESPACE": settings.redis_namespace,
+        }
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "app.cli", "worker", "--threads", "1"],
+            env=env,
+            cwd=Path(__file__).parent,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
     try:
         await jobs.enqueue(purge_expired)
         assert await _wait_for_titles(session_factory, {"recent"}) == {"recent"}

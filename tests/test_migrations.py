@@ -44,7 +44,11 @@ async def test_upgrade_downgrade_upgrade_with_no_drift(tmp_path: Path) -> None:
                 assert await connection.run_sync(_drift) == []
             assert tables == set(app.models.ALL_TABLES)
             # Partial indexes of the seed exist on both databases.
-            assert {"idx_participants_connected", "idx_comments_unresolved", "idx_notifications_unread"} <= indexes
+            assert {
+                "idx_participants_connected",
+                "idx_comments_unresolved",
+                "idx_notifications_unread",
+            } <= indexes
 
             await asyncio.to_thread(downgrade, settings, "base")
             async with engine.connect() as connection:

@@ -78,6 +78,10 @@ def _bind(spec: JobSpec, broker: dramatiq.Broker, runtime: WorkerRuntime) -> dra
         return await spec.fn(runtime, *args)
 
     return dramatiq.Actor(
-        run, broker=broker, actor_name=spec.name, queue_name=spec.queue, priority=0,
+        run,
+        broker=broker,
+        actor_name=spec.name,
+        queue_name=spec.queue,
+        priority=0,
         options=spec.options,
     )

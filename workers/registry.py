@@ -27,9 +27,7 @@ class JobSpec:
 JOBS: dict[str, JobSpec] = {}
 
 
-def job(
-    *, queue: str = "default", **options: Any
-) -> Callable[[JobFunction[P]], JobFunction[P]]:
+def job(*, queue: str = "default", **options: Any) -> Callable[[JobFunction[P]], JobFunction[P]]:
     """Declare an async job; its first parameter is the WorkerRuntime, the rest are message args."""
 
     def register(fn: JobFunction[P]) -> JobFunction[P]:

@@ -25,7 +25,5 @@ async def get_organization(
     return organization
 
 
-async def list_organizations(
-    session: AsyncSession, *, first: int, after: str | None
-) -> Page[Organization]:
+async def list_organizations(session: AsyncSession, *, first: int, after: str | None) -> Page[Organization]:
     return await paginate(session, select(Organization), Organization, first=first, after=after)

@@ -95,9 +95,7 @@ class Reaction(UUIDModel, InsertedAt, table=True):
     comment_id: uuid.UUID = fk_field("comments.id")
     user_id: uuid.UUID = fk_field("users.id")
 
-    comment: "Comment" = Relationship(
-        back_populates="reactions", sa_relationship_kwargs={"lazy": "raise"}
-    )
+    comment: "Comment" = Relationship(back_populates="reactions", sa_relationship_kwargs={"lazy": "raise"})
 
 
 class Mention(UUIDModel, InsertedAt, table=True):
@@ -109,9 +107,7 @@ class Mention(UUIDModel, InsertedAt, table=True):
     comment_id: uuid.UUID = fk_field("comments.id")
     user_id: uuid.UUID = fk_field("users.id")
 
-    comment: "Comment" = Relationship(
-        back_populates="mentions", sa_relationship_kwargs={"lazy": "raise"}
-    )
+    comment: "Comment" = Relationship(back_populates="mentions", sa_relationship_kwargs={"lazy": "raise"})
 
 
 # Register the tables that relationships above name, whichever models module is imported first.

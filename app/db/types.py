@@ -43,9 +43,7 @@ class UTCDateTime(sa.TypeDecorator[datetime]):
 
 JSONType = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
 # For nullable maps: Python None becomes SQL NULL instead of the JSON value 'null'.
-NullableJSONType = sa.JSON(none_as_null=True).with_variant(
-    postgresql.JSONB(none_as_null=True), "postgresql"
-)
+NullableJSONType = sa.JSON(none_as_null=True).with_variant(postgresql.JSONB(none_as_null=True), "postgresql")
 BytesType = sa.LargeBinary()
 
 
@@ -53,9 +51,7 @@ def id_field() -> Any:
     return Field(default_factory=uuid.uuid4, primary_key=True)
 
 
-def fk_field(
-    target: str, *, nullable: bool = False, ondelete: str = "CASCADE", index: bool = False
-) -> Any:
+def fk_field(target: str, *, nullable: bool = False, ondelete: str = "CASCADE", index: bool = False) -> Any:
     """A UUID foreign key. Required references cascade; optional ones (authors, actors) are set null."""
     return Field(
         default=None,

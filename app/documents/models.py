@@ -62,9 +62,7 @@ class Document(UUIDModel, Timestamped, table=True):
     created_by_id: uuid.UUID | None = fk_field("users.id", nullable=True)
     last_modified_by_id: uuid.UUID | None = fk_field("users.id", nullable=True)
 
-    room: "Room" = Relationship(
-        back_populates="documents", sa_relationship_kwargs={"lazy": "raise"}
-    )
+    room: "Room" = Relationship(back_populates="documents", sa_relationship_kwargs={"lazy": "raise"})
     snapshots: list["Snapshot"] = Relationship(
         back_populates="document",
         cascade_delete=True,
@@ -94,9 +92,7 @@ class Snapshot(UUIDModel, InsertedAt, table=True):
     document_id: uuid.UUID = fk_field("documents.id")
     created_by_id: uuid.UUID | None = fk_field("users.id", nullable=True)
 
-    document: "Document" = Relationship(
-        back_populates="snapshots", sa_relationship_kwargs={"lazy": "raise"}
-    )
+    document: "Document" = Relationship(back_populates="snapshots", sa_relationship_kwargs={"lazy": "raise"})
 
 
 class DocumentUpdate(UUIDModel, table=True):

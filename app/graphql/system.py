@@ -53,9 +53,7 @@ class SystemQuery:
 @strawberry.type
 class SystemSubscription:
     @strawberry.subscription(description="The service's health, sent every `intervalMs`.")
-    async def health(
-        self, info: Info, interval_ms: int = 1000
-    ) -> AsyncGenerator[Health, None]:
+    async def health(self, info: Info, interval_ms: int = 1000) -> AsyncGenerator[Health, None]:
         if not 100 <= interval_ms <= 60_000:
             raise ValidationFailed("intervalMs must be between 100 and 60000", field="intervalMs")
         while True:

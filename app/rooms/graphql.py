@@ -81,9 +81,7 @@ async def list_rooms_connection(
     status: RoomStatus | None,
 ) -> Connection[RoomType]:
     async with info.context.session() as session:
-        page = await service.list_rooms(
-            session, organization_id, status=status, first=first, after=after
-        )
+        page = await service.list_rooms(session, organization_id, status=status, first=first, after=after)
     return Connection.from_page(page, RoomType.from_model)
 
 
@@ -115,6 +113,4 @@ class RoomsQuery:
         after: str | None = None,
         status: RoomStatusEnum | None = None,
     ) -> Connection[RoomType]:
-        return await list_rooms_connection(
-            info, organization_id, first=first, after=after, status=status
-        )
+        return await list_rooms_connection(info, organization_id, first=first, after=after, status=status)

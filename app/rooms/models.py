@@ -154,9 +154,7 @@ class Participant(UUIDModel, Timestamped, table=True):
     room_id: uuid.UUID = fk_field("rooms.id")
     user_id: uuid.UUID = fk_field("users.id")
 
-    room: "Room" = Relationship(
-        back_populates="participants", sa_relationship_kwargs={"lazy": "raise"}
-    )
+    room: "Room" = Relationship(back_populates="participants", sa_relationship_kwargs={"lazy": "raise"})
 
 
 # Register the tables that relationships above name, whichever models module is imported first.

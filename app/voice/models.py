@@ -40,9 +40,7 @@ class VoiceSession(UUIDModel, Timestamped, table=True):
     room_id: uuid.UUID = fk_field("rooms.id")
     started_by_id: uuid.UUID | None = fk_field("users.id", nullable=True)
 
-    room: "Room" = Relationship(
-        back_populates="voice_sessions", sa_relationship_kwargs={"lazy": "raise"}
-    )
+    room: "Room" = Relationship(back_populates="voice_sessions", sa_relationship_kwargs={"lazy": "raise"})
     voice_participants: list["VoiceParticipant"] = Relationship(
         back_populates="voice_session",
         cascade_delete=True,

@@ -99,9 +99,7 @@ class WebhookDelivery(UUIDModel, Timestamped, table=True):
 
     webhook_id: uuid.UUID = fk_field("webhooks.id")
 
-    webhook: "Webhook" = Relationship(
-        back_populates="deliveries", sa_relationship_kwargs={"lazy": "raise"}
-    )
+    webhook: "Webhook" = Relationship(back_populates="deliveries", sa_relationship_kwargs={"lazy": "raise"})
 
 
 # Register the tables that relationships above name, whichever models module is imported first.

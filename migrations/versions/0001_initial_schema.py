@@ -474,9 +474,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_audit_log")),
     )
     op.create_index("idx_audit_log_actor_user", "audit_log", ["actor_user_id"], unique=False)
-    op.create_index(
-        "idx_audit_log_org_created", "audit_log", ["organization_id", "created_at"], unique=False
-    )
+    op.create_index("idx_audit_log_org_created", "audit_log", ["organization_id", "created_at"], unique=False)
     op.create_table(
         "connection_logs",
         sa.Column("inserted_at", sa.DateTime(timezone=True), nullable=False),
@@ -738,9 +736,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_room_analytics")),
         sa.UniqueConstraint("room_id", "date", name=op.f("uq_room_analytics_room_id_date")),
     )
-    op.create_index(
-        "idx_room_analytics_room_date", "room_analytics", ["room_id", "date"], unique=False
-    )
+    op.create_index("idx_room_analytics_room_date", "room_analytics", ["room_id", "date"], unique=False)
     op.create_table(
         "voice_sessions",
         sa.Column("inserted_at", sa.DateTime(timezone=True), nullable=False),
@@ -820,9 +816,7 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_webhook_deliveries")),
     )
-    op.create_index(
-        "idx_webhook_deliveries_webhook_id", "webhook_deliveries", ["webhook_id"], unique=False
-    )
+    op.create_index("idx_webhook_deliveries_webhook_id", "webhook_deliveries", ["webhook_id"], unique=False)
     op.create_table(
         "comments",
         sa.Column("inserted_at", sa.DateTime(timezone=True), nullable=False),
