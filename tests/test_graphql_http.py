@@ -135,3 +135,10 @@ async def test_introspection_can_be_turned_off(settings: Settings) -> None:
             body = await gql(client, "{ __schema { queryType { name } } }")
             assert body["errors"][0]["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
             assert (await gql(client, "{ health { ok } }"))["data"]["health"]["ok"] is True
+
+
+async def test_a_subscription_over_http_is_refused_with_a_code(client: httpx.AsyncClient) -> None:
+    body = await gql(client, "subscription { health { ok } }")
+    (error,) = body["errors"]
+    assert error["extensions"]["code"] == "BAD_REQUEST"
+    assert "WebSocket" in error["message"]

@@ -19,10 +19,10 @@ INTERNAL_MESSAGE = "Internal server error"
 def coded_error(error: GraphQLError, request_id: str) -> GraphQLError:
     original = error.original_error
     extensions: dict[str, Any] = dict(error.extensions or {})
-    if "code" in extensions:
-        return error
     message = error.message
-    if isinstance(original, DomainError):
+    if "code" in extensions:
+        pass
+    elif isinstance(original, DomainError):
         extensions.update(original.extensions)
         extensions["code"] = original.code.value
     elif original is None or isinstance(original, GraphQLError):

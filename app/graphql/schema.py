@@ -13,6 +13,7 @@ from strawberry.extensions import AddValidationRules, SchemaExtension
 from app.accounts.graphql import AccountsQuery
 from app.graphql.errors import CodedErrors
 from app.graphql.system import SystemQuery, SystemSubscription
+from app.graphql.transport_rules import SubscriptionsNeedWebSocket
 from app.rooms.graphql import RoomsQuery
 
 
@@ -33,7 +34,7 @@ class SyncForgeSchema(strawberry.Schema):
 
 
 def build_schema(*, introspection: bool = True) -> strawberry.Schema:
-    extensions: list[Callable[[], SchemaExtension]] = [CodedErrors]
+    extensions: list[Callable[[], SchemaExtension]] = [CodedErrors, SubscriptionsNeedWebSocket]
     if not introspection:
         extensions.append(lambda: AddValidationRules([NoSchemaIntrospectionCustomRule]))
     return SyncForgeSchema(query=Query, subscription=Subscription, extensions=extensions)
