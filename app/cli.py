@@ -43,6 +43,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
         port=settings.port,
         log_level=settings.log_level.lower(),
         ws="websockets-sansio",
+        ws_max_size=settings.max_request_bytes,
     )
 
 

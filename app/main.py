@@ -8,15 +8,21 @@ from collections.abc import AsyncIterator
 
 import redis.asyncio as aioredis
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.responses import RedirectResponse
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
+from app.auth.authenticate import Authenticator
+from app.auth.rate_limit import RateLimits
+from app.auth.usage import UsageRecorder
 from app.db import create_engine, create_session_factory
 from app.graphql.schema import build_schema
 from app.graphql.view import GRAPHIQL_ASSETS, GRAPHIQL_ASSETS_URL, GraphQLView
 from app.health import healthz, readyz
 from app.realtime.hub import Hub
+from app.request_limits import MaxBodySize
+from app.security.keys import load_keys
 from app.settings import Settings, load_settings
 from app.state import AppState
 from workers.broker import JobQueue
@@ -26,7 +32,8 @@ log = logging.getLogger("syncforge")
 
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or load_settings()
-    graphql = GraphQLView(build_schema(introspection=settings.introspection))
+    keys = load_keys(settings)
+    graphql = GraphQLView(build_schema(settings))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -45,13 +52,23 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 # Embedded default: this process is also the worker.
                 worker = jobs.start_worker()
                 stack.callback(worker.stop)
+            session_factory = create_session_factory(engine)
+            usage = UsageRecorder(session_factory, settings.usage_flush_interval_s)
+            await usage.start()
+            stack.push_async_callback(usage.stop)
+            rate_limits = RateLimits(settings)
+            stack.push_async_callback(rate_limits.close)
             app.state.syncforge = AppState(
                 settings=settings,
                 engine=engine,
-                session_factory=create_session_factory(engine),
+                session_factory=session_factory,
                 hub=hub,
                 jobs=jobs,
                 redis=redis,
+                keys=keys,
+                usage=usage,
+                rate_limits=rate_limits,
+                authenticator=Authenticator(keys, session_factory, usage, rate_limits),
             )
             log.info("SyncForge started in %s mode", settings.mode.value)
             yield
@@ -67,4 +84,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         WebSocketRoute("/graphql", graphql),
         Mount(GRAPHIQL_ASSETS_URL, StaticFiles(directory=GRAPHIQL_ASSETS, check_dir=False)),
     ]
-    return Starlette(routes=routes, lifespan=lifespan)
+    return Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        middleware=[Middleware(MaxBodySize, max_bytes=settings.max_request_bytes)],
+    )

@@ -2,6 +2,14 @@
 
 from sqlmodel import SQLModel
 
+from app.accounts.credentials_models import (
+    EmailMessage,
+    OAuthState,
+    RecoveryCode,
+    RefreshToken,
+    UserToken,
+)
+from app.accounts.end_user_models import EndUser
 from app.accounts.models import ApiKey, Invitation, Membership, Organization, User
 from app.analytics.models import ConnectionLog, RoomAnalytics
 from app.audit.models import AuditLog
@@ -20,6 +28,12 @@ ALL_MODELS: tuple[type[SQLModel], ...] = (
     Membership,
     Invitation,
     ApiKey,
+    EndUser,
+    RefreshToken,
+    UserToken,
+    RecoveryCode,
+    OAuthState,
+    EmailMessage,
     Webhook,
     Room,
     Participant,
@@ -50,18 +64,24 @@ __all__ = [
     "ConnectionLog",
     "Document",
     "DocumentUpdate",
+    "EmailMessage",
+    "EndUser",
     "Invitation",
     "Membership",
     "Mention",
     "Notification",
+    "OAuthState",
     "Organization",
     "OutboxEvent",
     "Participant",
     "Reaction",
+    "RecoveryCode",
+    "RefreshToken",
     "Room",
     "RoomAnalytics",
     "Snapshot",
     "User",
+    "UserToken",
     "VoiceParticipant",
     "VoiceSession",
     "Webhook",

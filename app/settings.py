@@ -49,6 +49,46 @@ class Settings(BaseSettings):
     # Prefix of every Redis key and channel this deployment owns (jobs, pub/sub), so several
     # deployments (or test runs) can share one Redis server.
     redis_namespace: str = "syncforge"
+    # --- Accounts and security -------------------------------------------------------------
+    # Signs JWTs and derives the encryption key for stored secrets (TOTP). At least 32 bytes.
+    # Required with PostgreSQL; the embedded default keeps a generated one beside the SQLite file.
+    secret_key: str | None = None
+    public_url: str = "http://127.0.0.1:8000"  # base of links in emails and OAuth redirects
+    access_token_ttl_s: int = 900
+    refresh_token_ttl_days: int = 30
+    end_user_token_max_ttl_s: int = 86_400
+    email_verification_ttl_h: int = 48
+    password_reset_ttl_min: int = 60
+    invitation_ttl_days: int = 7
+    password_min_length: int = 10
+    # Email: SMTP when smtp_host is set; otherwise messages are kept in the database mailbox.
+    smtp_host: str | None = None
+    smtp_port: int = 587
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_starttls: bool = True
+    email_from: str = "SyncForge <no-reply@syncforge.local>"
+    # OAuth providers (authorization-code flow with PKCE); endpoints are overridable.
+    google_client_id: str | None = None
+    google_client_secret: str | None = None
+    google_authorize_url: str = "https://accounts.google.com/o/oauth2/v2/auth"
+    google_token_url: str = "https://oauth2.googleapis.com/token"
+    google_userinfo_url: str = "https://openidconnect.googleapis.com/v1/userinfo"
+    github_client_id: str | None = None
+    github_client_secret: str | None = None
+    github_authorize_url: str = "https://github.com/login/oauth/authorize"
+    github_token_url: str = "https://github.com/login/oauth/access_token"
+    github_api_url: str = "https://api.github.com"
+    # Abuse limits.
+    ip_rate_limit: str = "600/minute"
+    api_key_rate_limit_default: int = 1000  # per minute (NFR-2.2); a key's rate_limit overrides
+    max_query_depth: int = 12
+    max_query_tokens: int = 3000
+    max_query_aliases: int = 30
+    max_request_bytes: int = 1_000_000
+    # How often API key usage counters are written (one UPDATE per key per flush).
+    usage_flush_interval_s: float = 5.0
+
     # Retention, in days (seed data model: "Data Retention Policies").
     retention_notifications_days: int = 30
     retention_connection_logs_days: int = 30
@@ -66,6 +106,13 @@ class Settings(BaseSettings):
             return None
         if not value.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("must start with redis://, rediss:// or unix://")
+        return value
+
+    @field_validator("secret_key")
+    @classmethod
+    def _secret_key(cls, value: str | None) -> str | None:
+        if value is not None and len(value.encode()) < 32:
+            raise ValueError("must be at least 32 bytes")
         return value
 
     @property

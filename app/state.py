@@ -7,8 +7,12 @@ from dataclasses import dataclass
 import redis.asyncio as aioredis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from app.auth.authenticate import Authenticator
+from app.auth.rate_limit import RateLimits
+from app.auth.usage import UsageRecorder
 from app.db import UnitOfWork
 from app.realtime.hub import Hub
+from app.security.keys import Keys
 from app.settings import Settings
 from workers.broker import JobQueue
 
@@ -21,6 +25,10 @@ class AppState:
     hub: Hub
     jobs: JobQueue
     redis: aioredis.Redis | None
+    keys: Keys
+    usage: UsageRecorder
+    rate_limits: RateLimits
+    authenticator: Authenticator
 
     def unit_of_work(self) -> UnitOfWork:
         return UnitOfWork(self.session_factory)

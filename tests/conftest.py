@@ -22,6 +22,8 @@ from app.main import create_app
 from app.settings import Settings
 from tests.backends import BACKEND, IS_POSTGRES, REDIS_URL, fresh_database
 
+TEST_SECRET_KEY = "test-secret-key-" + "x" * 32
+
 
 def pytest_report_header() -> str:
     return f"syncforge backend: {BACKEND}"
@@ -33,6 +35,7 @@ def make_settings(database_url: str, **overrides: object) -> Settings:
         "redis_url": REDIS_URL if IS_POSTGRES else None,
         # Keys, channels and job queues of this run never meet another run's.
         "redis_namespace": f"sftest-{uuid.uuid4().hex[:8]}",
+        "secret_key": TEST_SECRET_KEY,
     }
     values.update(overrides)
     return Settings(**values)
@@ -137,3 +140,25 @@ async def live_server(settings: Settings) -> AsyncIterator[LiveServer]:
 @pytest.fixture
 def repo_root() -> Path:
     return Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def anon(client: httpx.AsyncClient):  # type: ignore[no-untyped-def]
+    from tests.gql import GQL
+
+    return GQL(client)
+
+
+@pytest.fixture
+def running_worker(app: Starlette):  # type: ignore[no-untyped-def]
+    """Jobs run during the test on both backends: in production mode this starts a worker in the
+    test process consuming this run's Redis queues (the embedded default already has one)."""
+    jobs = app.state.syncforge.jobs
+    if jobs.is_embedded:
+        yield jobs
+        return
+    worker = jobs.start_worker(1)
+    try:
+        yield jobs
+    finally:
+        worker.stop()

@@ -25,3 +25,10 @@ def organization(**values: Any) -> Organization:
 def room(org: Organization, **values: Any) -> Room:
     suffix = uuid.uuid4().hex[:8]
     return Room(**{"organization_id": org.id, "name": f"Room {suffix}", "slug": f"room-{suffix}", **values})
+
+
+def room_in(organization_id: uuid.UUID, **values: Any) -> Room:
+    suffix = uuid.uuid4().hex[:8]
+    return Room(
+        **{"organization_id": organization_id, "name": f"Room {suffix}", "slug": f"room-{suffix}", **values}
+    )

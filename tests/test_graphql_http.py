@@ -1,4 +1,4 @@
-"""GraphQL over HTTP: the first slice of the schema, and coded errors."""
+"""GraphQL over HTTP: reading organizations and rooms, pagination, and coded errors."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ import pytest
 from app.main import create_app
 from app.settings import Settings
 from tests import factories
+from tests.conftest import TEST_SECRET_KEY
+from tests.gql import GQL, create_org, sign_up
 
 QUERY_ROOMS = """
 query Rooms($org: UUID!, $first: Int!, $after: String) {
@@ -22,68 +24,52 @@ query Rooms($org: UUID!, $first: Int!, $after: String) {
 }"""
 
 
-async def gql(client: httpx.AsyncClient, query: str, **variables: object) -> dict:  # type: ignore[type-arg]
-    response = await client.post("/graphql", json={"query": query, "variables": variables})
-    assert response.status_code in (200, 400), response.text
-    return response.json()  # type: ignore[no-any-return]
-
-
-async def test_health_query_reports_dependencies(client: httpx.AsyncClient, settings: Settings) -> None:
-    body = await gql(client, "{ health { ok version mode dependencies { name ok } } }")
-    health = body["data"]["health"]
+async def test_health_query_reports_dependencies(anon: GQL, settings: Settings) -> None:
+    health = (await anon.data("{ health { ok version mode dependencies { name ok } } }"))["health"]
     assert health["ok"] is True
     assert health["mode"] == settings.mode.value
     names = {d["name"] for d in health["dependencies"]}
     assert names == ({"database", "redis"} if settings.redis_url else {"database"})
 
 
-async def test_organizations_and_rooms_are_readable_and_paginated(client, session_factory) -> None:  # type: ignore[no-untyped-def]
-    org, other = factories.organization(), factories.organization()
-    rooms = [factories.room(org, name=f"R{i}") for i in range(5)]
-    await factories.add(session_factory, org, other)
-    await factories.add(session_factory, *rooms, factories.room(other))
+async def test_organizations_and_rooms_are_readable_and_paginated(anon: GQL, session_factory) -> None:  # type: ignore[no-untyped-def]
+    dev = await sign_up(anon)
+    org_id = await create_org(dev)
+    other_dev = await sign_up(anon)
+    other_org = await create_org(other_dev)
+    rooms = [factories.room_in(uuid.UUID(org_id), name=f"R{i}") for i in range(5)]
+    await factories.add(session_factory, *rooms, factories.room_in(uuid.UUID(other_org)))
 
-    by_slug = await gql(client, "query($s: String) { organization(slug: $s) { id name plan } }", s=org.slug)
-    assert by_slug["data"]["organization"] == {"id": str(org.id), "name": org.name, "plan": "FREE"}
+    org = await dev.gql.data("query($id: UUID) { organization(id: $id) { id plan } }", id=org_id)
+    assert org["organization"] == {"id": org_id, "plan": "FREE"}
 
     seen: list[str] = []
     after = None
     while True:
-        page = (await gql(client, QUERY_ROOMS, org=str(org.id), first=2, after=after))["data"]["rooms"]
+        page = (await dev.gql.data(QUERY_ROOMS, org=org_id, first=2, after=after))["rooms"]
         seen += [edge["node"]["name"] for edge in page["edges"]]
         for edge in page["edges"]:
             node = edge["node"]
-            assert node["organization"] == {"id": str(org.id), "slug": org.slug}
+            assert node["organization"]["id"] == org_id
             assert node["features"]["presence"] is True and node["hasPassword"] is False
-            assert (node["type"], node["access"], node["status"]) == (
-                "DOCUMENT",
-                "PRIVATE",
-                "ACTIVE",
-            )
+            assert (node["type"], node["access"], node["status"]) == ("DOCUMENT", "PRIVATE", "ACTIVE")
         if not page["pageInfo"]["hasNextPage"]:
             break
         after = page["pageInfo"]["endCursor"]
-    assert seen == ["R0", "R1", "R2", "R3", "R4"]  # every room once, oldest first, none of `other`
+    assert seen == ["R0", "R1", "R2", "R3", "R4"]  # every room once, oldest first, none of other_org
 
     room = rooms[3]
-    one = await gql(client, "query($id: UUID) { room(id: $id) { slug } }", id=str(room.id))
-    assert one["data"]["room"] == {"slug": room.slug}
-    orgs = await gql(client, "{ organizations(first: 10) { edges { node { slug } } } }")
-    assert {e["node"]["slug"] for e in orgs["data"]["organizations"]["edges"]} == {
-        org.slug,
-        other.slug,
-    }
+    one = await dev.gql.data("query($id: UUID) { room(id: $id) { slug } }", id=str(room.id))
+    assert one["room"] == {"slug": room.slug}
+    mine = await dev.gql.data("{ organizations(first: 10) { edges { node { id } } } }")
+    assert [e["node"]["id"] for e in mine["organizations"]["edges"]] == [org_id]
 
 
 @pytest.mark.parametrize(
     ("query", "variables", "code"),
     [
         ("query($id: UUID) { room(id: $id) { id } }", {"id": str(uuid.uuid4())}, "NOT_FOUND"),
-        (
-            "query($id: UUID) { organization(id: $id) { id } }",
-            {"id": str(uuid.uuid4())},
-            "NOT_FOUND",
-        ),
+        ("query($id: UUID) { organization(id: $id) { id } }", {"id": str(uuid.uuid4())}, "NOT_FOUND"),
         ("query($id: UUID) { room(id: $id) { id } }", {"id": "not-a-uuid"}, "VALIDATION_ERROR"),
         ("{ organization { id } }", {}, "VALIDATION_ERROR"),
         ("{ organizations(first: 1000) { edges { cursor } } }", {}, "VALIDATION_ERROR"),
@@ -92,25 +78,28 @@ async def test_organizations_and_rooms_are_readable_and_paginated(client, sessio
         ("{ health { nope } }", {}, "GRAPHQL_VALIDATION_FAILED"),
     ],
 )
-async def test_every_error_carries_a_code(client, query: str, variables: dict, code: str) -> None:  # type: ignore[no-untyped-def,type-arg]
-    body = await gql(client, query, **variables)
+async def test_every_error_carries_a_code(anon: GQL, query: str, variables: dict, code: str) -> None:  # type: ignore[type-arg]
+    dev = await sign_up(anon)
+    body = await dev.gql.raw(query, **variables)
     assert body["errors"], body
     for error in body["errors"]:
         assert error["extensions"]["code"] == code, error
         assert error["extensions"]["requestId"]
 
 
-async def test_unexpected_errors_are_masked_with_a_request_id(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
+async def test_unexpected_errors_are_masked_with_a_request_id(caplog: pytest.LogCaptureFixture) -> None:
     # A database that cannot be reached makes the resolver fail in a way no code path expects.
-    broken = Settings(database_url="postgresql+asyncpg://postgres@127.0.0.1:1/nowhere")
+    broken = Settings(
+        database_url="postgresql+asyncpg://postgres@127.0.0.1:1/nowhere", secret_key=TEST_SECRET_KEY
+    )
     app = create_app(broken)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
             with caplog.at_level(logging.ERROR, logger="syncforge.graphql"):
-                body = await gql(client, "{ organizations { edges { cursor } } }")
+                body = await GQL(client).raw(
+                    'mutation { logIn(input: {email: "a@b.co", password: "x"}) { accessToken } }'
+                )
     (error,) = body["errors"]
     assert error["message"] == "Internal server error"
     assert error["extensions"]["code"] == "INTERNAL_ERROR"
@@ -132,13 +121,13 @@ async def test_introspection_can_be_turned_off(settings: Settings) -> None:
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-            body = await gql(client, "{ __schema { queryType { name } } }")
-            assert body["errors"][0]["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
-            assert (await gql(client, "{ health { ok } }"))["data"]["health"]["ok"] is True
+            gql = GQL(client)
+            error = await gql.error("{ __schema { queryType { name } } }")
+            assert error["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
+            assert (await gql.data("{ health { ok } }"))["health"]["ok"] is True
 
 
-async def test_a_subscription_over_http_is_refused_with_a_code(client: httpx.AsyncClient) -> None:
-    body = await gql(client, "subscription { health { ok } }")
-    (error,) = body["errors"]
+async def test_a_subscription_over_http_is_refused_with_a_code(anon: GQL) -> None:
+    error = await anon.error("subscription { health { ok } }")
     assert error["extensions"]["code"] == "BAD_REQUEST"
     assert "WebSocket" in error["message"]

@@ -24,7 +24,9 @@ async def test_healthz_and_readyz(client: httpx.AsyncClient, settings: Settings)
 
 
 async def test_readyz_names_an_unreachable_database() -> None:
-    app = create_app(Settings(database_url="postgresql+asyncpg://postgres@127.0.0.1:1/nowhere"))
+    app = create_app(
+        Settings(database_url="postgresql+asyncpg://postgres@127.0.0.1:1/nowhere", secret_key="k" * 32)
+    )
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:

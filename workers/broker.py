@@ -22,7 +22,7 @@ from workers.registry import JOBS, JobSpec, job_name
 from workers.runtime import WorkerRuntime
 
 # Modules whose import declares jobs; later domains add theirs here.
-JOB_MODULES = ("workers.maintenance",)
+JOB_MODULES = ("workers.maintenance", "workers.email")
 
 
 class JobQueue:
@@ -74,8 +74,9 @@ def _make_broker(settings: Settings) -> dramatiq.Broker:
 
 def _bind(spec: JobSpec, broker: dramatiq.Broker, runtime: WorkerRuntime) -> dramatiq.Actor[..., Any]:
     @functools.wraps(spec.fn)
-    async def run(*args: Any) -> Any:
-        return await spec.fn(runtime, *args)
+    async def run(*args: Any) -> None:
+        # Results are for callers that run a job directly; Dramatiq has no result backend here.
+        await spec.fn(runtime, *args)
 
     return dramatiq.Actor(
         run,

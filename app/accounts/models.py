@@ -98,6 +98,10 @@ class Organization(UUIDModel, Timestamped, table=True):
     stripe_customer_id: str | None = None
     stripe_subscription_id: str | None = None
 
+    # Configurable settings and branding (FR-2.6): free-form maps validated by the service.
+    settings: dict[str, Any] = json_field()
+    branding: dict[str, Any] = json_field()
+
     memberships: list["Membership"] = Relationship(
         back_populates="organization",
         cascade_delete=True,
@@ -152,6 +156,12 @@ class User(UUIDModel, Timestamped, table=True):
     status: UserStatus = enum_field(UserStatus, UserStatus.PENDING_VERIFICATION)
     email_verified_at: datetime | None = timestamp_field()
     preferences: dict[str, Any] = json_field()
+
+    # MFA (TOTP): the secret is encrypted with the deployment key; the last accepted time step
+    # is kept so that a code cannot be used twice.
+    totp_secret_encrypted: str | None = None
+    mfa_enabled_at: datetime | None = timestamp_field()
+    totp_last_step: int | None = Field(default=None, sa_type=sa.BigInteger)
 
     memberships: list["Membership"] = Relationship(
         back_populates="user",

@@ -5,12 +5,18 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Any
 
 import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.websockets import WebSocket
 
+from app.accounts.sessions import ClientInfo
+from app.auth.policy import Policy
+from app.auth.principal import Anonymous, Principal
+from app.db import UnitOfWork
+from app.errors import DomainError
 from app.graphql.loaders import Loaders
 from app.state import AppState
 
@@ -20,6 +26,11 @@ class Context:
     state: AppState
     request: Request | WebSocket
     request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    principal: Principal = field(default_factory=Anonymous)
+    # A credential that failed: every operation of this request answers with this error.
+    auth_error: DomainError | None = None
+    # Set by Strawberry to the `connection_init` payload on WebSocket connections.
+    connection_params: dict[str, Any] | None = None
 
     @cached_property
     def loaders(self) -> Loaders:
@@ -27,9 +38,31 @@ class Context:
         # subscriptions must build fresh loaders per event rather than use this cache.
         return Loaders(self.state.session_factory)
 
+    @property
+    def policy(self) -> Policy:
+        # A fresh policy per access on WebSockets: membership changes apply to the next operation.
+        if isinstance(self.request, WebSocket):
+            return Policy(self.principal, self.state.session_factory)
+        return self._request_policy
+
+    @cached_property
+    def _request_policy(self) -> Policy:
+        return Policy(self.principal, self.state.session_factory)
+
+    @property
+    def client(self) -> ClientInfo:
+        return ClientInfo(ip=client_ip(self.request), user_agent=self.request.headers.get("user-agent"))
+
     def session(self) -> AsyncSession:
         """A short read session; use `async with`. Writes go through a UnitOfWork."""
         return self.state.session_factory()
+
+    def unit_of_work(self) -> UnitOfWork:
+        return self.state.unit_of_work()
+
+
+def client_ip(request: Request | WebSocket) -> str:
+    return request.client.host if request.client else "unknown"
 
 
 def request_id_for(request: Request | WebSocket) -> str:

@@ -8,17 +8,29 @@ from typing import Any
 import strawberry
 from graphql import GraphQLError
 from graphql.validation import NoSchemaIntrospectionCustomRule
-from strawberry.extensions import AddValidationRules, SchemaExtension
+from strawberry.extensions import (
+    AddValidationRules,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    QueryDepthLimiter,
+    SchemaExtension,
+)
 
-from app.accounts.graphql import AccountsQuery
+from app.accounts.graphql import AccountsMutation, AccountsQuery
 from app.graphql.errors import CodedErrors
+from app.graphql.gates import Gates
 from app.graphql.system import SystemQuery, SystemSubscription
-from app.graphql.transport_rules import SubscriptionsNeedWebSocket
 from app.rooms.graphql import RoomsQuery
+from app.settings import Settings
 
 
 @strawberry.type
 class Query(SystemQuery, AccountsQuery, RoomsQuery):
+    pass
+
+
+@strawberry.type
+class Mutation(AccountsMutation):
     pass
 
 
@@ -33,11 +45,18 @@ class SyncForgeSchema(strawberry.Schema):
         return None
 
 
-def build_schema(*, introspection: bool = True) -> strawberry.Schema:
-    extensions: list[Callable[[], SchemaExtension]] = [CodedErrors, SubscriptionsNeedWebSocket]
-    if not introspection:
+def build_schema(settings: Settings | None = None) -> strawberry.Schema:
+    settings = settings or Settings()
+    extensions: list[Callable[[], SchemaExtension]] = [
+        CodedErrors,
+        Gates,
+        lambda: QueryDepthLimiter(max_depth=settings.max_query_depth),
+        lambda: MaxTokensLimiter(max_token_count=settings.max_query_tokens),
+        lambda: MaxAliasesLimiter(max_alias_count=settings.max_query_aliases),
+    ]
+    if not settings.introspection:
         extensions.append(lambda: AddValidationRules([NoSchemaIntrospectionCustomRule]))
-    return SyncForgeSchema(query=Query, subscription=Subscription, extensions=extensions)
+    return SyncForgeSchema(query=Query, mutation=Mutation, subscription=Subscription, extensions=extensions)
 
 
 def export_sdl() -> str:

@@ -8,10 +8,13 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.websockets import WebSocket
-from strawberry.asgi import GraphQL
+from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
+from strawberry.exceptions import ConnectionRejectionError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
-from app.graphql.context import Context, request_id_for
+from app.auth.authenticate import Credentials
+from app.errors import DomainError, ErrorCode
+from app.graphql.context import Context, client_ip, request_id_for
 
 GRAPHQL_DIR = Path(__file__).parent
 GRAPHIQL_TEMPLATE = GRAPHQL_DIR / "templates" / "graphiql.html"
@@ -25,21 +28,80 @@ MISSING_ASSETS_PAGE = """<!doctype html><title>SyncForge GraphiQL</title>
 <p>Run <code>npm ci &amp;&amp; npm run build</code> in the repository (the README's run command does it),
 then reload. The GraphQL endpoint itself works: POST queries to this URL.</p>"""
 
+# WebSocket close codes of graphql-transport-ws for a rejected connection_init.
+CLOSE_FORBIDDEN = 4403
+CLOSE_RATE_LIMITED = 4429
+
+
+class ReasonedWebSocketAdapter(ASGIWebSocketAdapter):
+    """Closes a rejected connection with the reason our authentication gave, not just 'Forbidden'."""
+
+    async def close(self, code: int, reason: str) -> None:
+        rejection = getattr(self.ws.state, "rejection", None)
+        if code == CLOSE_FORBIDDEN and rejection is not None:
+            code, reason = rejection
+        await super().close(code, reason)
+
 
 class GraphQLView(GraphQL[Context, None]):
+    websocket_adapter_class = ReasonedWebSocketAdapter  # type: ignore[assignment]
+
     def __init__(self, schema: Any) -> None:
         super().__init__(
             schema,
             graphql_ide="graphiql",
             subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
+            # Browsers on developers' own sites connect here. Credentials travel in connection_init,
+            # never in cookies, so cross-site WebSocket hijacking has nothing to ride on; the
+            # allowed origins of each publishable key are enforced in on_ws_connect instead.
+            allowed_origins=("*",),
         )
 
     async def get_context(self, request: Request | WebSocket, response: Any = None) -> Context:
-        return Context(
+        context = Context(
             state=request.app.state.syncforge,
             request=request,
             request_id=request_id_for(request),
         )
+        if isinstance(request, Request):
+            await self._authenticate_http(context, request, response)
+        return context
+
+    async def _authenticate_http(self, context: Context, request: Request, response: Any) -> None:
+        authorization = request.headers.get("authorization", "")
+        scheme, _, value = authorization.partition(" ")
+        credentials = Credentials(
+            ip=client_ip(request),
+            bearer=value.strip() if scheme.lower() == "bearer" and value.strip() else None,
+            api_key=request.headers.get("x-api-key") or None,
+            origin=request.headers.get("origin"),
+        )
+        try:
+            context.principal = await context.state.authenticator.authenticate(credentials)
+        except DomainError as error:
+            context.auth_error = error
+            if response is not None and error.code == ErrorCode.RATE_LIMITED:
+                response.status_code = 429
+                response.headers["Retry-After"] = str(error.extensions["retryAfter"])
+
+    async def on_ws_connect(self, context: Context) -> None:
+        params = context.connection_params or {}
+        websocket = context.request
+        token = params.get("token") or params.get("accessToken")
+        api_key = params.get("apiKey")
+        if not all(v is None or isinstance(v, str) for v in (token, api_key)):
+            websocket.state.rejection = (CLOSE_FORBIDDEN, "apiKey and token must be strings")
+            raise ConnectionRejectionError
+        credentials = Credentials(
+            ip=client_ip(websocket), bearer=token, api_key=api_key, origin=websocket.headers.get("origin")
+        )
+        try:
+            context.principal = await context.state.authenticator.authenticate(credentials)
+        except DomainError as error:
+            code = CLOSE_RATE_LIMITED if error.code == ErrorCode.RATE_LIMITED else CLOSE_FORBIDDEN
+            # Close reasons are limited to 123 bytes by the WebSocket protocol.
+            websocket.state.rejection = (code, error.message[:120])
+            raise ConnectionRejectionError from None
 
     async def render_graphql_ide(self, request: Request) -> Response:
         if not GRAPHIQL_MARKER.exists():

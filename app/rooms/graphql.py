@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import strawberry
 from strawberry.scalars import JSON
 
+from app.auth.policy import Action
 from app.errors import NotFound, ValidationFailed
 from app.graphql.context import Info
 from app.graphql.pagination import Connection
@@ -17,7 +18,7 @@ from app.rooms.models import Room, RoomAccess, RoomStatus
 from app.rooms.models import RoomType as RoomKind
 
 if TYPE_CHECKING:
-    from app.accounts.graphql import OrganizationType
+    from app.accounts.graphql.types import OrganizationType
 
 RoomKindEnum = strawberry.enum(RoomKind, name="RoomKind")
 RoomAccessEnum = strawberry.enum(RoomAccess, name="RoomAccess")
@@ -63,9 +64,10 @@ class RoomType:
     @strawberry.field
     async def organization(
         self, info: Info
-    ) -> Annotated[OrganizationType, strawberry.lazy("app.accounts.graphql")]:
-        from app.accounts.graphql import OrganizationType
+    ) -> Annotated[OrganizationType, strawberry.lazy("app.accounts.graphql.types")]:
+        from app.accounts.graphql.types import OrganizationType
 
+        await info.context.policy.organization(self.organization_id, Action.ORG_READ)
         org = await info.context.loaders.organization_by_id.load(self.organization_id)
         if org is None:
             raise NotFound("organization")
@@ -80,6 +82,7 @@ async def list_rooms_connection(
     after: str | None,
     status: RoomStatus | None,
 ) -> Connection[RoomType]:
+    await info.context.policy.organization(organization_id, Action.ROOMS_READ)
     async with info.context.session() as session:
         page = await service.list_rooms(session, organization_id, status=status, first=first, after=after)
     return Connection.from_page(page, RoomType.from_model)
@@ -102,6 +105,7 @@ class RoomsQuery:
                 room = await service.get_room_by_slug(session, organization_id, slug)
             else:
                 raise ValidationFailed("give id, or organizationId and slug", field="id")
+        await info.context.policy.room(room, Action.ROOMS_READ)
         return RoomType.from_model(room)
 
     @strawberry.field(description="Rooms of an organization, oldest first.")

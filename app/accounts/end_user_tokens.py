@@ -1,0 +1,126 @@
+"""Short-lived tokens a secret key mints for one end-user of the developer's app."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.accounts.end_user_models import EndUser
+from app.auth.principal import EndUserClient, RoomAccess, RoomGrant
+from app.db.types import utcnow
+from app.errors import Unauthorized, ValidationFailed
+from app.security import jwt
+from app.security.keys import Keys
+
+_EXTERNAL_ID = re.compile(r"^[\w.@:+-]{1,128}$")
+_COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
+MAX_GRANTS = 50
+
+
+@dataclass(frozen=True)
+class MintedToken:
+    token: str
+    expires_at: datetime
+    end_user: EndUser
+
+
+def parse_grants(grants: list[tuple[str, list[str]]]) -> tuple[RoomGrant, ...]:
+    if len(grants) > MAX_GRANTS:
+        raise ValidationFailed(f"at most {MAX_GRANTS} room grants", field="permissions")
+    parsed = []
+    for pattern, access in grants:
+        if not 1 <= len(pattern) <= 200 or "*" in pattern[:-1]:
+            raise ValidationFailed(
+                "a room pattern is a room id or slug, or a prefix ending in *", field="permissions"
+            )
+        try:
+            levels = frozenset(RoomAccess(level) for level in access)
+        except ValueError:
+            allowed = ", ".join(a.value for a in RoomAccess)
+            raise ValidationFailed(f"access must be among {allowed}", field="permissions") from None
+        if not levels:
+            raise ValidationFailed("each grant needs at least one access level", field="permissions")
+        parsed.append(RoomGrant(pattern=pattern, access=levels))
+    return tuple(parsed)
+
+
+async def mint(
+    session: AsyncSession,
+    keys: Keys,
+    *,
+    organization_id: uuid.UUID,
+    api_key_id: uuid.UUID,
+    external_id: str,
+    name: str | None,
+    avatar_url: str | None,
+    color: str | None,
+    info: dict[str, Any],
+    grants: tuple[RoomGrant, ...],
+    ttl_s: int,
+    max_ttl_s: int,
+) -> MintedToken:
+    if not _EXTERNAL_ID.match(external_id):
+        raise ValidationFailed(
+            "userId must be 1-128 characters of letters, digits and ._@:+-", field="userId"
+        )
+    if color is not None and not _COLOR.match(color):
+        raise ValidationFailed("color must look like #RRGGBB", field="color")
+    if not 60 <= ttl_s <= max_ttl_s:
+        raise ValidationFailed(f"ttlSeconds must be between 60 and {max_ttl_s}", field="ttlSeconds")
+    end_user = (
+        await session.execute(
+            select(EndUser).where(
+                EndUser.organization_id == organization_id, EndUser.external_id == external_id
+            )
+        )
+    ).scalar_one_or_none()
+    if end_user is None:
+        end_user = EndUser(organization_id=organization_id, external_id=external_id)
+        session.add(end_user)
+    end_user.name, end_user.avatar_url, end_user.color, end_user.info = name, avatar_url, color, info
+    end_user.last_seen_at = utcnow()
+    await session.flush()
+    ttl = timedelta(seconds=ttl_s)
+    token = jwt.encode(
+        keys.jwt,
+        subject=external_id,
+        audience=jwt.END_USER_AUDIENCE,
+        ttl=ttl,
+        org=str(organization_id),
+        eid=str(end_user.id),
+        kid=str(api_key_id),
+        info={"name": name, "avatar": avatar_url, "color": color, **info},
+        perms=[{"room": g.pattern, "access": sorted(a.value for a in g.access)} for g in grants],
+    )
+    return MintedToken(token=token, expires_at=utcnow() + ttl, end_user=end_user)
+
+
+def principal_from_token(
+    keys: Keys, token: str, *, organization_id: uuid.UUID, api_key_id: uuid.UUID, scopes: frozenset[str]
+) -> EndUserClient:
+    """Verify an end-user token presented with a publishable key of `organization_id`."""
+    try:
+        claims = jwt.decode(keys.jwt, token, audience=jwt.END_USER_AUDIENCE)
+    except jwt.InvalidToken as exc:
+        raise Unauthorized(f"invalid end-user token ({exc})") from None
+    if claims.get("org") != str(organization_id):
+        raise Unauthorized("this end-user token belongs to another organization")
+    grants = tuple(
+        RoomGrant(pattern=p["room"], access=frozenset(RoomAccess(a) for a in p["access"]))
+        for p in claims.get("perms", [])
+    )
+    return EndUserClient(
+        organization_id=organization_id,
+        api_key_id=api_key_id,
+        scopes=scopes,
+        end_user_id=uuid.UUID(claims["eid"]),
+        external_id=claims["sub"],
+        info=claims.get("info", {}),
+        grants=grants,
+    )

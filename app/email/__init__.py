@@ -1,0 +1,1 @@
+"""Outgoing email: queued in the database in the caller's transaction, delivered by a job."""

@@ -1,0 +1,1 @@
+"""Security primitives: password hashing, token hashing, JWTs, encryption of stored secrets."""

@@ -1,0 +1,112 @@
+"""The cross-tenant matrix: every operation that takes an id, called with another organization's
+credentials, must answer NOT_FOUND or FORBIDDEN and never data.
+
+Later issues append their operations to CASES: a document plus a function that picks the victim's
+ids out of `Victim`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class Victim:
+    """Objects of the organization under attack, created by tests/test_cross_tenant.py."""
+
+    org_id: str
+    org_slug: str
+    owner_id: str
+    room_id: str
+    room_slug: str
+    api_key_id: str
+    invitation_id: str
+    extra: dict[str, str] = field(default_factory=dict)  # later issues add their objects here
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    document: str
+    variables: Callable[[Victim], dict[str, Any]]
+    websocket: bool = False  # also (or only, for subscriptions) run over graphql-transport-ws
+
+
+CASES: list[Case] = [
+    Case(
+        "organization by id",
+        "query($v: UUID) { organization(id: $v) { id name } }",
+        lambda v: {"v": v.org_id},
+    ),
+    Case(
+        "organization by slug",
+        "query($v: String) { organization(slug: $v) { id } }",
+        lambda v: {"v": v.org_slug},
+    ),
+    Case(
+        "members", "query($v: UUID) { organization(id: $v) { members { role } } }", lambda v: {"v": v.org_id}
+    ),
+    Case(
+        "room by id",
+        "query($v: UUID) { room(id: $v) { id name } }",
+        lambda v: {"v": v.room_id},
+        websocket=True,
+    ),
+    Case(
+        "room by slug",
+        "query($o: UUID, $s: String) { room(organizationId: $o, slug: $s) { id } }",
+        lambda v: {"o": v.org_id, "s": v.room_slug},
+    ),
+    Case(
+        "rooms",
+        "query($v: UUID!) { rooms(organizationId: $v) { edges { cursor } } }",
+        lambda v: {"v": v.org_id},
+    ),
+    Case(
+        "update organization",
+        'mutation($v: UUID!) { updateOrganization(id: $v, input: {name: "pwned"}) { id } }',
+        lambda v: {"v": v.org_id},
+    ),
+    Case(
+        "invite member",
+        'mutation($v: UUID!) { inviteMember(organizationId: $v, email: "x@evil.test", role: OWNER) { id } }',
+        lambda v: {"v": v.org_id},
+    ),
+    Case(
+        "revoke invitation",
+        "mutation($v: UUID!) { revokeInvitation(id: $v) { id } }",
+        lambda v: {"v": v.invitation_id},
+    ),
+    Case(
+        "change member role",
+        "mutation($o: UUID!, $u: UUID!) {"
+        " changeMemberRole(organizationId: $o, userId: $u, role: VIEWER) { role } }",
+        lambda v: {"o": v.org_id, "u": v.owner_id},
+    ),
+    Case(
+        "remove member",
+        "mutation($o: UUID!, $u: UUID!) { removeMember(organizationId: $o, userId: $u) }",
+        lambda v: {"o": v.org_id, "u": v.owner_id},
+    ),
+    Case(
+        "leave organization",
+        "mutation($v: UUID!) { leaveOrganization(organizationId: $v) }",
+        lambda v: {"v": v.org_id},
+    ),
+    Case(
+        "create api key",
+        "mutation($v: UUID!) {"
+        ' createApiKey(organizationId: $v, input: {name: "x", kind: SECRET}) { secret } }',
+        lambda v: {"v": v.org_id},
+    ),
+    Case(
+        "revoke api key", "mutation($v: UUID!) { revokeApiKey(id: $v) { id } }", lambda v: {"v": v.api_key_id}
+    ),
+    Case(
+        "rotate api key",
+        "mutation($v: UUID!) { rotateApiKey(id: $v) { secret } }",
+        lambda v: {"v": v.api_key_id},
+    ),
+]

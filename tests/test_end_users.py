@@ -1,0 +1,157 @@
+"""End-user tokens: minted by secret keys, used by browsers with a publishable key, on HTTP and WS."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+
+import httpx
+import jwt as pyjwt
+import pytest
+from sqlalchemy import select
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosedError
+
+from app.accounts.end_user_models import EndUser
+from tests import factories
+from tests.conftest import LiveServer
+from tests.gql import GQL, create_key, create_org, end_user_token, sign_up
+from tests.gqlws import PROTOCOL, graphql_ws
+
+ROOM = "query($id: UUID) { room(id: $id) { slug } }"
+
+
+async def _setup(anon: GQL, session_factory):  # type: ignore[no-untyped-def]
+    dev = await sign_up(anon)
+    org_id = await create_org(dev)
+    org = uuid.UUID(org_id)
+    rooms = {
+        name: factories.room_in(org, slug=name)
+        for name in ("team-a:design", "team-a:notes", "team-b:plans", "lobby")
+    }
+    await factories.add(session_factory, *rooms.values())
+    secret, _ = await create_key(dev, org_id, "SECRET")
+    publishable, _ = await create_key(dev, org_id, "PUBLISHABLE")
+    return dev, org_id, rooms, anon.bearer(secret), publishable
+
+
+async def test_end_user_tokens_grant_rooms_by_id_or_prefix(anon: GQL, session_factory) -> None:  # type: ignore[no-untyped-def]
+    _, org_id, rooms, backend, publishable = await _setup(anon, session_factory)
+    token = await end_user_token(
+        backend,
+        "user-42",
+        [
+            {"room": "team-a:*", "access": ["read", "presence"]},
+            {"room": str(rooms["lobby"].id), "access": ["read"]},
+        ],
+        userInfo={"name": "Grace", "avatar": "https://x.test/g.png", "color": "#00aa00"},
+    )
+    claims = pyjwt.decode(token, options={"verify_signature": False})
+    assert claims["sub"] == "user-42" and claims["org"] == org_id
+    browser = anon.bearer(token, **{"x-api-key": publishable})
+    for name in ("team-a:design", "team-a:notes", "lobby"):
+        assert (await browser.data(ROOM, id=str(rooms[name].id)))["room"]["slug"] == name
+    hidden = await browser.error(ROOM, id=str(rooms["team-b:plans"].id))
+    assert hidden["extensions"]["code"] == "NOT_FOUND"  # a room the token does not name does not exist
+    # Organization-level reads are not for end-users.
+    org_read = await browser.error("query($id: UUID) { organization(id: $id) { id } }", id=org_id)
+    assert org_read["extensions"]["code"] == "FORBIDDEN"
+
+    async with session_factory() as session:
+        end_user = (await session.execute(select(EndUser))).scalar_one()
+    assert (end_user.external_id, end_user.name, end_user.color) == ("user-42", "Grace", "#00aa00")
+
+
+async def test_who_may_mint_and_how_tokens_fail(anon: GQL, session_factory) -> None:  # type: ignore[no-untyped-def]
+    dev, _, rooms, backend, publishable = await _setup(anon, session_factory)
+    grant = [{"room": "lobby", "access": ["read"]}]
+    for caller in (dev.gql, anon.with_headers(**{"x-api-key": publishable})):
+        denied = await caller.error(
+            "mutation($i: CreateEndUserTokenInput!) { createEndUserToken(input: $i) { token } }",
+            i={"userId": "u1", "permissions": grant},
+        )
+        assert denied["extensions"]["code"] == "FORBIDDEN"
+    for bad, field in (
+        ({"userId": "has spaces", "permissions": grant}, "userId"),
+        ({"userId": "u1", "permissions": [{"room": "lobby", "access": ["admin"]}]}, "permissions"),
+        ({"userId": "u1", "permissions": grant, "ttlSeconds": 10**7}, "ttlSeconds"),
+    ):
+        error = await backend.error(
+            "mutation($i: CreateEndUserTokenInput!) { createEndUserToken(input: $i) { token } }", i=bad
+        )
+        assert error["extensions"]["field"] == field
+
+    token = await end_user_token(backend, "u1", grant)
+    room_id = str(rooms["lobby"].id)
+    # Without the publishable key, or with another organization's, the token is refused.
+    assert (await anon.bearer(token).error(ROOM, id=room_id))["extensions"]["code"] == "UNAUTHORIZED"
+    other_dev = await sign_up(anon)
+    other_key, _ = await create_key(other_dev, await create_org(other_dev), "PUBLISHABLE")
+    foreign = await anon.bearer(token, **{"x-api-key": other_key}).error(ROOM, id=room_id)
+    assert foreign["extensions"]["code"] == "UNAUTHORIZED"
+    # Expired or tampered tokens are refused.
+    claims = pyjwt.decode(token, options={"verify_signature": False})
+    expired = pyjwt.encode({**claims, "exp": claims["iat"] - 10}, "x" * 32, "HS256")
+    tampered = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
+    for bad_token in (expired, tampered):
+        error = await anon.bearer(bad_token, **{"x-api-key": publishable}).error(ROOM, id=room_id)
+        assert error["extensions"]["code"] == "UNAUTHORIZED"
+
+
+@pytest.fixture
+async def live_anon(live_server: LiveServer):  # type: ignore[no-untyped-def]
+    async with httpx.AsyncClient(base_url=live_server.url) as http:
+        yield GQL(http)
+
+
+async def test_websocket_connection_init_authenticates(
+    live_server: LiveServer, live_anon: GQL, session_factory
+) -> None:  # type: ignore[no-untyped-def]
+    dev, _, rooms, backend, publishable = await _setup(live_anon, session_factory)
+    token = await end_user_token(backend, "ws-user", [{"room": "lobby", "access": ["read"]}])
+    room_id = str(rooms["lobby"].id)
+
+    async with graphql_ws(live_server.ws_url, {"apiKey": publishable, "token": token}) as ws:
+        op = await ws.subscribe(ROOM, {"id": room_id})
+        assert (await ws.receive())["payload"] == {"data": {"room": {"slug": "lobby"}}}
+        assert (await ws.receive()) == {"id": op, "type": "complete"}
+        other = await ws.subscribe(ROOM, {"id": str(rooms["team-b:plans"].id)})
+        message = await ws.receive()
+        assert message["id"] == other and message["payload"]["errors"][0]["extensions"]["code"] == "NOT_FOUND"
+
+    async with graphql_ws(live_server.ws_url, {"accessToken": dev.access_token}) as ws:
+        await ws.subscribe("{ me { id } }")
+        assert (await ws.receive())["payload"] == {"data": {"me": {"id": dev.user_id}}}
+
+    for payload, reason in (
+        ({"apiKey": publishable, "token": "not-a-token"}, "invalid end-user token"),
+        ({"apiKey": "pk_live_" + "Z" * 40}, "invalid, revoked or expired API key"),
+        ({"accessToken": "nope"}, "invalid or expired access token"),
+    ):
+        code, text = await _rejected(live_server.ws_url, payload)
+        assert code == 4403 and text.startswith(reason), (payload, code, text)
+
+
+async def test_websocket_origin_is_checked_at_the_handshake(live_server: LiveServer, live_anon: GQL) -> None:
+    dev = await sign_up(live_anon)
+    org_id = await create_org(dev)
+    key, _ = await create_key(dev, org_id, "PUBLISHABLE", allowedOrigins=["https://app.example.com"])
+    code, text = await _rejected(live_server.ws_url, {"apiKey": key}, origin="https://evil.example.com")
+    assert code == 4403 and "origin" in text
+    async with connect(
+        live_server.ws_url,
+        subprotocols=[PROTOCOL],
+        origin="https://app.example.com",  # type: ignore[list-item,arg-type]
+    ) as connection:
+        await connection.send(json.dumps({"type": "connection_init", "payload": {"apiKey": key}}))
+        assert '"connection_ack"' in await asyncio.wait_for(connection.recv(), 5)
+
+
+async def _rejected(url: str, payload: dict[str, str], origin: str | None = None) -> tuple[int, str]:
+    async with connect(url, subprotocols=[PROTOCOL], origin=origin) as connection:  # type: ignore[list-item,arg-type]
+        await connection.send(json.dumps({"type": "connection_init", "payload": payload}))
+        with pytest.raises(ConnectionClosedError):
+            await asyncio.wait_for(connection.recv(), 5)
+        assert connection.close_code is not None
+        return connection.close_code, connection.close_reason or ""
