@@ -1,4 +1,4 @@
-"""The `syncforge` command: serve, worker, migrate, export-schema."""
+"""The `syncforge` command: serve, worker, migrate, export-schema, mailbox."""
 
 from __future__ import annotations
 
@@ -10,8 +10,12 @@ import sys
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from app.settings import ConfigError, Settings, load_settings
+
+if TYPE_CHECKING:
+    from app.accounts.credentials_models import EmailMessage
 
 log = logging.getLogger("syncforge")
 
@@ -94,6 +98,49 @@ def cmd_export_schema(args: argparse.Namespace) -> None:
         sys.stdout.write(sdl)
 
 
+async def _read_mailbox(settings: Settings, limit: int, to: str | None) -> list[EmailMessage]:
+    from sqlalchemy import func, select
+    from sqlalchemy.exc import DBAPIError
+
+    from app.accounts.credentials_models import EmailMessage
+    from app.db import create_engine, create_session_factory
+    from app.preflight import check_database
+
+    await check_database(settings)
+    query = select(EmailMessage).order_by(EmailMessage.created_at.desc()).limit(limit)  # type: ignore[attr-defined]
+    if to is not None:
+        query = query.where(func.lower(EmailMessage.to_address) == to.strip().lower())
+    engine = create_engine(settings)
+    try:
+        async with create_session_factory(engine)() as session:
+            return list((await session.execute(query)).scalars())
+    except DBAPIError as exc:
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else type(exc).__name__
+        raise ConfigError(
+            f"DATABASE_URL: cannot read the mailbox ({reason}); run `syncforge migrate`?"
+        ) from None
+    finally:
+        await engine.dispose()
+
+
+def cmd_mailbox(args: argparse.Namespace) -> None:
+    if args.limit < 1:
+        raise ConfigError("--limit: must be at least 1")
+    settings = load_settings()
+    messages = asyncio.run(_read_mailbox(settings, args.limit, args.to))
+    if not messages:
+        print("The mailbox is empty." if args.to is None else f"No email to {args.to}.")
+    for message in messages:
+        sys.stdout.write(
+            f"{'=' * 72}\n"
+            f"To:      {message.to_address}\n"
+            f"Subject: {message.subject}\n"
+            f"Date:    {message.created_at.isoformat(timespec='seconds')}\n"
+            f"Status:  {message.status}{f' ({message.error})' if message.error else ''}\n\n"
+            f"{message.body_text}\n\n"
+        )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="syncforge",
@@ -138,6 +185,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     export.add_argument("--output", "-o", help="write to this file instead of stdout")
     export.set_defaults(handler=cmd_export_schema)
+
+    mailbox = sub.add_parser(
+        "mailbox",
+        help="print the latest emails the service sent (verification and reset links)",
+        description=(
+            "Print the latest emails from the database (DATABASE_URL), newest first. Without SMTP "
+            "settings this is where they go: read verification and password reset links here."
+        ),
+    )
+    mailbox.add_argument("--limit", type=int, default=10, help="how many messages (default 10)")
+    mailbox.add_argument("--to", metavar="EMAIL", help="only messages to this address")
+    mailbox.set_defaults(handler=cmd_mailbox)
     return parser
 
 

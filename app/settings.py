@@ -81,6 +81,8 @@ class Settings(BaseSettings):
     github_api_url: str = "https://api.github.com"
     # Abuse limits.
     ip_rate_limit: str = "600/minute"
+    failed_login_limit: str = "10/10minutes"  # per account: password and one-time code guessing
+    email_request_limit: str = "5/hour"  # reset/verification emails per address
     api_key_rate_limit_default: int = 1000  # per minute (NFR-2.2); a key's rate_limit overrides
     max_query_depth: int = 12
     max_query_tokens: int = 3000

@@ -66,8 +66,7 @@ async def _empty_tables(request: pytest.FixtureRequest) -> AsyncIterator[None]:
     yield
     if "database_url" not in request.fixturenames:
         return
-    settings: Settings = request.getfixturevalue("settings")
-    engine = create_engine(settings)
+    engine = create_engine(make_settings(request.getfixturevalue("database_url")))
     try:
         async with engine.begin() as connection:
             for table in reversed(metadata.sorted_tables):

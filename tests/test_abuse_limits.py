@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
+
 import httpx
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosedError
 
 from app.main import create_app
 from app.settings import Settings
+from tests.conftest import LiveServer
 from tests.gql import GQL, create_key, create_org, sign_up
 
 
@@ -63,3 +69,28 @@ async def test_per_ip_limit_and_query_limits(settings: Settings) -> None:
             assert statuses[-1] == 429 and statuses[0] == 200
             limited = await gql.error("{ health { ok } }")
             assert limited["extensions"]["code"] == "RATE_LIMITED"
+
+
+async def test_websocket_connections_count_against_the_limits(settings: Settings) -> None:
+    tight = settings.model_copy(
+        update={"ip_rate_limit": "3/minute", "redis_namespace": settings.redis_namespace + "-ws"}
+    )
+    server = LiveServer(create_app(tight))
+    await server.start()
+    try:
+        closes = [await _rejected_or_acked(server.ws_url) for _ in range(4)]
+    finally:
+        await server.stop()
+    assert closes[:3] == ["ack", "ack", "ack"]
+    code, reason = closes[3]  # type: ignore[misc]
+    assert code == 4429 and "too many requests" in reason
+
+
+async def _rejected_or_acked(url: str) -> str | tuple[int, str]:
+    async with connect(url, subprotocols=["graphql-transport-ws"]) as connection:  # type: ignore[list-item]
+        await connection.send(json.dumps({"type": "connection_init", "payload": {}}))
+        try:
+            message = json.loads(await asyncio.wait_for(connection.recv(), 5))
+        except ConnectionClosedError:
+            return connection.close_code or 0, connection.close_reason or ""
+        return "ack" if message["type"] == "connection_ack" else str(message)

@@ -155,3 +155,23 @@ async def _rejected(url: str, payload: dict[str, str], origin: str | None = None
             await asyncio.wait_for(connection.recv(), 5)
         assert connection.close_code is not None
         return connection.close_code, connection.close_reason or ""
+
+
+async def test_viewer_describes_each_kind_of_caller(anon: GQL, session_factory) -> None:  # type: ignore[no-untyped-def]
+    dev, org_id, _, backend, publishable = await _setup(anon, session_factory)
+    query = "{ viewer { kind userId organizationId scopes info } }"
+    assert (await anon.data(query))["viewer"]["kind"] == "anonymous"
+    assert (await dev.gql.data(query))["viewer"] == {
+        "kind": "developer",
+        "userId": dev.user_id,
+        "organizationId": None,
+        "scopes": [],
+        "info": None,
+    }
+    assert (await backend.data(query))["viewer"]["kind"] == "secret_key"
+    token = await end_user_token(
+        backend, "u-7", [{"room": "lobby", "access": ["read"]}], userInfo={"name": "Ann"}
+    )
+    end_user = (await anon.bearer(token, **{"x-api-key": publishable}).data(query))["viewer"]
+    assert (end_user["kind"], end_user["userId"], end_user["organizationId"]) == ("end_user", "u-7", org_id)
+    assert end_user["info"]["name"] == "Ann"

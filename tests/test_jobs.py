@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from app.accounts.credentials_models import UserToken, UserTokenPurpose
 from app.accounts.models import User
 from app.db.types import utcnow
 from app.notifications.models import Notification, NotificationType
@@ -41,6 +42,21 @@ async def _seed(session_factory) -> None:  # type: ignore[no-untyped-def]
     ]
     await factories.add(session_factory, user)
     await factories.add(session_factory, *rows)
+    await factories.add(
+        session_factory,
+        UserToken(
+            user_id=user.id,
+            purpose=UserTokenPurpose.RESET_PASSWORD,
+            token_hash="expired",
+            expires_at=now - timedelta(days=2),
+        ),
+        UserToken(
+            user_id=user.id,
+            purpose=UserTokenPurpose.RESET_PASSWORD,
+            token_hash="live",
+            expires_at=now + timedelta(hours=1),
+        ),
+    )
 
 
 async def _wait_for_titles(session_factory, expected: set[str]) -> set[str]:  # type: ignore[no-untyped-def]
@@ -77,6 +93,9 @@ async def test_purge_job_runs_through_the_configured_queue(app, session_factory,
     try:
         await jobs.enqueue(purge_expired)
         assert await _wait_for_titles(session_factory, {"recent"}) == {"recent"}
+        async with session_factory() as session:
+            tokens = set((await session.execute(select(UserToken.token_hash))).scalars())
+        assert tokens == {"live"}  # expired credentials go too
     finally:
         if worker is not None:
             worker.terminate()

@@ -105,3 +105,16 @@ async def test_profile_update(anon: GQL) -> None:
     )
     assert bad["extensions"]["field"] == "avatarUrl"
     assert (await anon.error("{ me { id } }"))["extensions"]["code"] == "UNAUTHORIZED"
+
+
+async def test_failed_log_ins_are_limited_per_account(anon: GQL, settings) -> None:  # type: ignore[no-untyped-def]
+    dev = await sign_up(anon)
+    limit = int(settings.failed_login_limit.split("/")[0])
+    for _ in range(limit):
+        wrong = await anon.error(LOG_IN, i={"email": dev.email, "password": "not the password"})
+        assert wrong["extensions"]["code"] == "UNAUTHORIZED"
+    # Even the right password now waits: guessing is capped per account, whatever the address.
+    blocked = await anon.error(LOG_IN, i={"email": dev.email, "password": PASSWORD})
+    assert blocked["extensions"]["code"] == "RATE_LIMITED" and blocked["extensions"]["retryAfter"] >= 1
+    other = await sign_up(anon)
+    assert await anon.data(LOG_IN, i={"email": other.email, "password": PASSWORD})

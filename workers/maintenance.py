@@ -1,4 +1,5 @@
-"""Housekeeping jobs: retention of high-volume rows (seed data model, "Data Retention Policies")."""
+"""Housekeeping jobs: retention of high-volume rows (seed data model, "Data Retention Policies")
+and of expired credentials."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from datetime import timedelta
 
 from sqlalchemy import delete
 
+from app.accounts.credentials_models import OAuthState, RefreshToken, UserToken
 from app.analytics.models import ConnectionLog
 from app.db.types import utcnow
 from app.notifications.models import Notification
@@ -33,5 +35,10 @@ async def purge_expired(runtime: WorkerRuntime) -> dict[str, int]:
             cutoff = now - timedelta(days=days)
             result = await uow.session.execute(delete(model).where(model.inserted_at < cutoff))
             deleted[table] = result.rowcount or 0
+        # Credentials past their expiry are useless; keep a day for investigations.
+        for model in (UserToken, RefreshToken, OAuthState):
+            cutoff = now - timedelta(days=1)
+            result = await uow.session.execute(delete(model).where(model.expires_at < cutoff))
+            deleted[model.__tablename__] = result.rowcount or 0
     log.info("purge_expired deleted %s", deleted)
     return deleted

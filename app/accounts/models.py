@@ -140,6 +140,9 @@ class User(UUIDModel, Timestamped, table=True):
     __tablename__ = "users"
     __table_args__ = (
         sa.UniqueConstraint("email"),
+        # One SyncForge account per provider account (NULLs do not collide).
+        sa.UniqueConstraint("google_id"),
+        sa.UniqueConstraint("github_id"),
         sa.Index("idx_users_email", "email"),
         sa.Index("idx_users_status", "status"),
     )

@@ -235,9 +235,7 @@ async def consume_state(session: AsyncSession, keys: Keys, provider: Provider, s
         raise Unauthorized(INVALID_STATE, reason="INVALID_STATE")
     row = (await session.execute(select(OAuthState).where(OAuthState.state_hash == state_hash))).scalar_one()
     try:
-        verifier = decrypt(
-            keys.encryption, row.code_verifier_encrypted, context=verifier_context(state_hash)
-        )
+        verifier = decrypt(keys.encryption, row.code_verifier_encrypted, context=verifier_context(state_hash))
     except ValueError:
         log.warning("OAuth state %s has a verifier that does not decrypt", row.id)
         raise Unauthorized(INVALID_STATE, reason="INVALID_STATE") from None

@@ -28,6 +28,8 @@ class RateLimits:
         self._limiter = MovingWindowRateLimiter(self._storage)
         self._per_ip = parse(settings.ip_rate_limit)
         self._per_key: dict[int, RateLimitItem] = {}
+        self._failed_logins = parse(settings.failed_login_limit)
+        self._emails = parse(settings.email_request_limit)
 
     async def hit_ip(self, ip: str) -> None:
         await self._hit(self._per_ip, "ip", ip, "too many requests from this address")
@@ -35,6 +37,24 @@ class RateLimits:
     async def hit_key(self, api_key_id: str, per_minute: int) -> None:
         item = self._per_key.setdefault(per_minute, RateLimitItemPerMinute(per_minute))
         await self._hit(item, "key", api_key_id, f"API key rate limit ({per_minute}/minute) exceeded")
+
+    async def check_failed_logins(self, account: str) -> None:
+        """Refuse log-in attempts for an account that failed too often (password or one-time code
+        guessing), whatever address they come from."""
+        if not await self._limiter.test(self._failed_logins, "login", account):
+            stats = await self._limiter.get_window_stats(self._failed_logins, "login", account)
+            retry_after = max(1, math.ceil(stats.reset_time - time.time()))
+            raise RateLimited("too many failed sign-in attempts for this account", retry_after=retry_after)
+
+    async def record_failed_login(self, account: str) -> None:
+        await self._limiter.hit(self._failed_logins, "login", account)
+
+    async def hit_email_request(self, address: str) -> None:
+        """Cap the emails one address can be sent on request (reset, verification): no inbox
+        flooding. Applied whether or not an account exists, so it reveals nothing."""
+        await self._hit(
+            self._emails, "email", address.strip().lower(), "too many emails requested for this address"
+        )
 
     async def _hit(self, item: RateLimitItem, *identifiers: str) -> None:
         message = identifiers[-1]
@@ -45,7 +65,7 @@ class RateLimits:
         raise RateLimited(message, retry_after=retry_after)
 
     async def close(self) -> None:
-        # MemoryStorage runs a timer thread; RedisStorage holds a connection pool.
-        reset = getattr(self._storage, "reset", None)
-        if isinstance(self._storage, MemoryStorage) and reset is not None:
-            await reset()
+        # The memory storage expires entries from a background task: stop it with the app.
+        timer = getattr(self._storage, "timer", None)
+        if timer is not None and not timer.done():
+            timer.cancel()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from sqlalchemy import event
@@ -24,6 +25,8 @@ def create_engine(settings: Settings) -> AsyncEngine:
             connect_args={"timeout": 30},
         )
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        # aiosqlite's DEBUG trace prints every SQL parameter, and email bodies carry single-use tokens.
+        logging.getLogger("aiosqlite").setLevel(logging.INFO)
         return engine
     return create_async_engine(
         settings.database_url,

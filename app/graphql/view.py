@@ -55,6 +55,9 @@ class GraphQLView(GraphQL[Context, None]):
             # never in cookies, so cross-site WebSocket hijacking has nothing to ride on; the
             # allowed origins of each publishable key are enforced in on_ws_connect instead.
             allowed_origins=("*",),
+            # Everything goes by POST (or WebSocket): a GET never runs an operation, so links and
+            # cross-site image tags cannot trigger one.
+            allow_queries_via_get=False,
         )
 
     async def get_context(self, request: Request | WebSocket, response: Any = None) -> Context:

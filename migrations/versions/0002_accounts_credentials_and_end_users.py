@@ -151,9 +151,15 @@ def upgrade() -> None:
     op.add_column("users", sa.Column("totp_secret_encrypted", sa.String(), nullable=True))
     op.add_column("users", sa.Column("mfa_enabled_at", sa.DateTime(timezone=True), nullable=True))
     op.add_column("users", sa.Column("totp_last_step", sa.BigInteger(), nullable=True))
+    with op.batch_alter_table("users") as batch:
+        batch.create_unique_constraint(op.f("uq_users_google_id"), ["google_id"])
+        batch.create_unique_constraint(op.f("uq_users_github_id"), ["github_id"])
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("users") as batch:
+        batch.drop_constraint(op.f("uq_users_github_id"), type_="unique")
+        batch.drop_constraint(op.f("uq_users_google_id"), type_="unique")
     op.drop_column("users", "totp_last_step")
     op.drop_column("users", "mfa_enabled_at")
     op.drop_column("users", "totp_secret_encrypted")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import strawberry
 from strawberry.scalars import JSON
 
@@ -9,6 +11,7 @@ from app.accounts import sessions
 from app.accounts.graphql.types import AuthPayload, UserType, json_map
 from app.accounts.models import User
 from app.audit import service as audit
+from app.auth.principal import Developer, EndUserClient, Principal, PublishableKeyClient, SecretKeyClient
 from app.errors import NotFound, Unauthorized, ValidationFailed
 from app.graphql.context import Info
 
@@ -44,7 +47,47 @@ class UpdateProfileInput:
 
 
 @strawberry.type
+class Viewer:
+    """Who the current credentials stand for: what an SDK checks after connecting."""
+
+    kind: str = strawberry.field(description="anonymous, developer, secret_key, publishable_key or end_user.")
+    user_id: str | None = strawberry.field(description="Developer id, or your id of the end-user.")
+    organization_id: uuid.UUID | None
+    scopes: list[str]
+    info: JSON | None = strawberry.field(description="The end-user's info from their token.")
+
+
+def viewer_of(principal: Principal) -> Viewer:
+    if isinstance(principal, Developer):
+        return Viewer(
+            kind="developer", user_id=str(principal.user_id), organization_id=None, scopes=[], info=None
+        )
+    if isinstance(principal, EndUserClient):
+        return Viewer(
+            kind="end_user",
+            user_id=principal.external_id,
+            organization_id=principal.organization_id,
+            scopes=sorted(principal.scopes),
+            info=principal.info,
+        )
+    if isinstance(principal, SecretKeyClient | PublishableKeyClient):
+        kind = "secret_key" if isinstance(principal, SecretKeyClient) else "publishable_key"
+        return Viewer(
+            kind=kind,
+            user_id=None,
+            organization_id=principal.organization_id,
+            scopes=sorted(principal.scopes),
+            info=None,
+        )
+    return Viewer(kind="anonymous", user_id=None, organization_id=None, scopes=[], info=None)
+
+
+@strawberry.type
 class AuthQuery:
+    @strawberry.field(description="Who the current credentials stand for (never an error).")
+    def viewer(self, info: Info) -> Viewer:
+        return viewer_of(info.context.principal)
+
     @strawberry.field(description="The signed-in developer.")
     async def me(self, info: Info) -> UserType:
         async with info.context.session() as session:
@@ -69,6 +112,8 @@ class AuthMutation:
     @strawberry.mutation(description="Sign in with email and password (and a one-time code with MFA).")
     async def log_in(self, info: Info, input: LogInInput) -> AuthPayload:
         state, client = info.context.state, info.context.client
+        account = input.email.strip().lower()
+        await state.rate_limits.check_failed_logins(account)
         try:
             async with info.context.unit_of_work() as uow:
                 new_session = await sessions.log_in(
@@ -82,8 +127,10 @@ class AuthMutation:
                     client=client,
                 )
         except Unauthorized as error:
+            if error.extensions.get("reason") != "MFA_REQUIRED":
+                await state.rate_limits.record_failed_login(account)
             async with info.context.unit_of_work() as uow:
-                user = await sessions.find_user_by_email(uow.session, input.email.strip().lower())
+                user = await sessions.find_user_by_email(uow.session, account)
                 audit.record(
                     uow.session,
                     "auth.sign_in_failed",
