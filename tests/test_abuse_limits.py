@@ -41,6 +41,7 @@ async def test_per_ip_limit_and_query_limits(settings: Settings) -> None:
             "ip_rate_limit": "8/minute",
             "max_query_depth": 4,
             "max_query_aliases": 3,
+            "max_query_tokens": 80,
             "max_request_bytes": 2_000,
             "redis_namespace": settings.redis_namespace + "-ip",
         }
@@ -59,6 +60,8 @@ async def test_per_ip_limit_and_query_limits(settings: Settings) -> None:
                 "{ a: health { ok } b: health { ok } c: health { ok } d: health { ok } }"
             )
             assert aliases["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
+            wordy = await gql.error("{ health { " + "ok " * 100 + "} }")
+            assert wordy["extensions"]["code"] == "GRAPHQL_PARSE_FAILED" and "tokens" in wordy["message"]
             too_big = await http.post("/graphql", json={"query": "{ health { ok } }", "pad": "x" * 3000})
             assert too_big.status_code == 413
             assert too_big.json()["errors"][0]["extensions"]["code"] == "VALIDATION_ERROR"

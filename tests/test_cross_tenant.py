@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from app.accounts.models import Invitation
+from app.auth.policy import API_KEY_SCOPES
 from tests import factories
 from tests.conftest import LiveServer
 from tests.cross_tenant import CASES, Case, Victim
@@ -46,7 +47,7 @@ async def _attacker_credentials(anon: GQL, kind: str) -> dict[str, Any]:
             "headers": {"authorization": f"Bearer {dev.access_token}"},
             "ws": {"accessToken": dev.access_token},
         }
-    secret, _ = await create_key(dev, org_id, "SECRET", scopes=list(_ALL_SCOPES))
+    secret, _ = await create_key(dev, org_id, "SECRET", scopes=list(API_KEY_SCOPES))
     if kind == "secret key":
         return {"headers": {"authorization": f"Bearer {secret}"}, "ws": {"apiKey": secret}}
     publishable, _ = await create_key(dev, org_id, "PUBLISHABLE")
@@ -57,21 +58,6 @@ async def _attacker_credentials(anon: GQL, kind: str) -> dict[str, Any]:
         "headers": {"authorization": f"Bearer {token}", "x-api-key": publishable},
         "ws": {"apiKey": publishable, "token": token},
     }
-
-
-_ALL_SCOPES = (
-    "rooms:read",
-    "rooms:write",
-    "presence:read",
-    "presence:write",
-    "documents:read",
-    "documents:write",
-    "comments:read",
-    "comments:write",
-    "notifications:read",
-    "webhooks:manage",
-    "billing:manage",
-)
 
 
 def _assert_refused(case: Case, kind: str, body: dict[str, Any]) -> None:

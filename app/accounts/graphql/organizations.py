@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from urllib.parse import quote
 
 import strawberry
+from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.scalars import JSON
 
 from app.accounts import api_keys, end_user_tokens, organizations
@@ -21,7 +22,7 @@ from app.accounts.graphql.types import (
     RoleEnum,
     json_map,
 )
-from app.accounts.models import ApiKeyType, Invitation, InvitationStatus, MembershipRole, User
+from app.accounts.models import ApiKey, ApiKeyType, Invitation, InvitationStatus, MembershipRole, User
 from app.accounts.sessions import normalize_email
 from app.audit import service as audit
 from app.auth.policy import Action
@@ -41,6 +42,16 @@ async def _actor_role(info: Info, organization_id: uuid.UUID, action: Action) ->
     role = await info.context.policy.role_in(organization_id)
     assert role is not None
     return role
+
+
+async def _manageable_key(info: Info, session: AsyncSession, api_key_id: uuid.UUID) -> ApiKey:
+    """The key, if the caller may manage its organization's keys; NOT_FOUND otherwise."""
+    key = await api_keys.get_in_organization(session, api_key_id)
+    try:
+        await info.context.policy.organization(key.organization_id, Action.KEYS_MANAGE)
+    except NotFound:
+        raise NotFound("api key") from None
+    return key
 
 
 def _actor_id(info: Info) -> uuid.UUID | None:
@@ -351,11 +362,7 @@ class OrganizationsMutation:
     @strawberry.mutation(description="Revoke an API key; it stops working at once.")
     async def revoke_api_key(self, info: Info, id: uuid.UUID) -> ApiKeyGQL:
         async with info.context.unit_of_work() as uow:
-            key = await api_keys.get_in_organization(uow.session, id)
-            try:
-                await info.context.policy.organization(key.organization_id, Action.KEYS_MANAGE)
-            except NotFound:
-                raise NotFound("api key") from None
+            key = await _manageable_key(info, uow.session, id)
             api_keys.revoke(key, _actor_id(info))
             audit.record(
                 uow.session,
@@ -371,11 +378,7 @@ class OrganizationsMutation:
     @strawberry.mutation(description="Revoke a key and issue a replacement with the same settings.")
     async def rotate_api_key(self, info: Info, id: uuid.UUID) -> CreatedApiKey:
         async with info.context.unit_of_work() as uow:
-            key = await api_keys.get_in_organization(uow.session, id)
-            try:
-                await info.context.policy.organization(key.organization_id, Action.KEYS_MANAGE)
-            except NotFound:
-                raise NotFound("api key") from None
+            key = await _manageable_key(info, uow.session, id)
             issued = await api_keys.rotate(uow.session, key, _actor_id(info))
             audit.record(
                 uow.session,
