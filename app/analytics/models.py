@@ -68,3 +68,4 @@ class ConnectionLog(UUIDModel, InsertedAt, table=True):
 
     room_id: uuid.UUID = fk_field("rooms.id")
     user_id: uuid.UUID | None = fk_field("users.id", nullable=True)
+    end_user_id: uuid.UUID | None = fk_field("end_users.id", nullable=True)

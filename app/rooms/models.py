@@ -86,6 +86,13 @@ class Room(UUIDModel, Timestamped, table=True):
     status: RoomStatus = enum_field(RoomStatus, RoomStatus.ACTIVE)
     archived_at: datetime | None = timestamp_field()
 
+    # Realtime limits (FR-3): connections at once, presence expiry, cursor batching tick.
+    max_participants: int = 100
+    presence_ttl_s: int = 30
+    cursor_tick_ms: int = 50
+    # Last time someone was present; rooms empty for longer than a TTL are archived (FR-3.6).
+    last_active_at: datetime | None = timestamp_field()
+
     organization_id: uuid.UUID = fk_field("organizations.id")
     created_by_id: uuid.UUID | None = fk_field("users.id", nullable=True)
 
@@ -125,6 +132,7 @@ class Participant(UUIDModel, Timestamped, table=True):
     __table_args__ = (
         sa.Index("idx_participants_room_id", "room_id"),
         sa.Index("idx_participants_user_id", "user_id"),
+        sa.Index("idx_participants_end_user_id", "end_user_id"),
         sa.Index(
             "idx_participants_connected",
             "room_id",
@@ -152,7 +160,9 @@ class Participant(UUIDModel, Timestamped, table=True):
     presence_data: dict[str, Any] = json_field()  # custom presence data from the client
 
     room_id: uuid.UUID = fk_field("rooms.id")
-    user_id: uuid.UUID = fk_field("users.id")
+    # Exactly one of the two: a developer (users) or an end-user of the developer's app.
+    user_id: uuid.UUID | None = fk_field("users.id", nullable=True)
+    end_user_id: uuid.UUID | None = fk_field("end_users.id", nullable=True)
 
     room: "Room" = Relationship(back_populates="participants", sa_relationship_kwargs={"lazy": "raise"})
 
