@@ -70,5 +70,11 @@ class PlanLimitExceeded(DomainError):
     code = ErrorCode.PLAN_LIMIT_EXCEEDED
 
 
+class BadRequest(DomainError):
+    """The operation cannot be carried by this transport or in this state of the connection."""
+
+    code = ErrorCode.BAD_REQUEST
+
+
 class RoomFull(DomainError):
     code = ErrorCode.ROOM_FULL

@@ -16,11 +16,14 @@ from starlette.staticfiles import StaticFiles
 from app.auth.authenticate import Authenticator
 from app.auth.rate_limit import RateLimits
 from app.auth.usage import UsageRecorder
+from app.cursors.batcher import CursorBatcher
 from app.db import create_engine, create_session_factory
 from app.graphql.schema import build_schema
 from app.graphql.view import GRAPHIQL_ASSETS, GRAPHIQL_ASSETS_URL, GraphQLView
 from app.health import healthz, readyz
+from app.presence.service import PresenceService
 from app.realtime.hub import Hub
+from app.realtime.presence_registry import MemoryPresenceRegistry, RedisPresenceRegistry
 from app.request_limits import MaxBodySize
 from app.security.keys import load_keys
 from app.settings import Settings, load_settings
@@ -58,6 +61,14 @@ def create_app(settings: Settings | None = None) -> Starlette:
             stack.push_async_callback(usage.stop)
             rate_limits = RateLimits(settings)
             stack.push_async_callback(rate_limits.close)
+            registry = (
+                RedisPresenceRegistry(redis, settings.redis_namespace) if redis else MemoryPresenceRegistry()
+            )
+            presence = PresenceService(registry, hub, grace_s=settings.presence_grace_s)
+            await presence.start()
+            stack.push_async_callback(presence.stop)
+            cursors = CursorBatcher(hub, idle_after_s=settings.cursor_idle_s)
+            stack.push_async_callback(cursors.stop)
             app.state.syncforge = AppState(
                 settings=settings,
                 engine=engine,
@@ -69,6 +80,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 usage=usage,
                 rate_limits=rate_limits,
                 authenticator=Authenticator(keys, session_factory, usage, rate_limits),
+                presence=presence,
+                cursors=cursors,
             )
             log.info("SyncForge started in %s mode", settings.mode.value)
             yield

@@ -91,6 +91,14 @@ class Settings(BaseSettings):
     # How often API key usage counters are written (one UPDATE per key per flush).
     usage_flush_interval_s: float = 5.0
 
+    # --- Realtime ---------------------------------------------------------------------------
+    # Server pings on every WebSocket (a room's presence TTL lowers it for its connections).
+    ws_keepalive_s: float = 10.0
+    # A dropped connection that comes back within this many seconds is neither a leave nor a join.
+    presence_grace_s: float = 5.0
+    # A cursor that has not moved for this long is shown idle (FR-5.6).
+    cursor_idle_s: float = 30.0
+
     # Retention, in days (seed data model: "Data Retention Policies").
     retention_notifications_days: int = 30
     retention_connection_logs_days: int = 30

@@ -10,7 +10,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from app.auth.authenticate import Authenticator
 from app.auth.rate_limit import RateLimits
 from app.auth.usage import UsageRecorder
+from app.cursors.batcher import CursorBatcher
 from app.db import UnitOfWork
+from app.presence.service import PresenceService
 from app.realtime.hub import Hub
 from app.security.keys import Keys
 from app.settings import Settings
@@ -29,6 +31,8 @@ class AppState:
     usage: UsageRecorder
     rate_limits: RateLimits
     authenticator: Authenticator
+    presence: PresenceService
+    cursors: CursorBatcher
 
     def unit_of_work(self) -> UnitOfWork:
         return UnitOfWork(self.session_factory)

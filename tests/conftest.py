@@ -161,3 +161,19 @@ def running_worker(app: Starlette):  # type: ignore[no-untyped-def]
         yield jobs
     finally:
         worker.stop()
+
+
+@pytest.fixture
+async def live_server_with(settings: Settings):  # type: ignore[no-untyped-def]
+    """Start live servers with settings overrides: `server = await live_server_with(presence_grace_s=1)`."""
+    servers: list[LiveServer] = []
+
+    async def start(**overrides: object) -> LiveServer:
+        server = LiveServer(create_app(settings.model_copy(update=overrides)))
+        await server.start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        await server.stop()

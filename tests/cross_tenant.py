@@ -110,3 +110,25 @@ CASES: list[Case] = [
         lambda v: {"v": v.api_key_id},
     ),
 ]
+CASES += [
+    Case(
+        "create room",
+        'mutation($v: UUID!) { createRoom(organizationId: $v, input: {name: "x", slug: "x"}) { id } }',
+        lambda v: {"v": v.org_id},
+    ),
+    Case(
+        "update room",
+        'mutation($v: UUID!) { updateRoom(id: $v, input: {name: "pwned", password: null}) { id name } }',
+        lambda v: {"v": v.room_id},
+    ),
+    Case("archive room", "mutation($v: UUID!) { archiveRoom(id: $v) { id } }", lambda v: {"v": v.room_id}),
+    Case(
+        "unarchive room", "mutation($v: UUID!) { unarchiveRoom(id: $v) { id } }", lambda v: {"v": v.room_id}
+    ),
+    Case("delete room", "mutation($v: UUID!) { deleteRoom(id: $v) }", lambda v: {"v": v.room_id}),
+    Case(
+        "rooms search",
+        'query($v: UUID!) { rooms(organizationId: $v, search: "secret") { edges { node { id } } } }',
+        lambda v: {"v": v.org_id},
+    ),
+]

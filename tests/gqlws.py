@@ -18,13 +18,20 @@ class GraphQLWSClient:
     def __init__(self, connection: ClientConnection) -> None:
         self.connection = connection
         self._ids = itertools.count(1)
+        # Like real clients, answer the server's keep-alive pings; a test can stop, to vanish.
+        self.answer_pings = True
 
     async def send(self, message: dict[str, Any]) -> None:
         await self.connection.send(json.dumps(message))
 
     async def receive(self, timeout: float = 5.0) -> dict[str, Any]:
-        raw = await asyncio.wait_for(self.connection.recv(), timeout)
-        return json.loads(raw)  # type: ignore[no-any-return]
+        """The next message that is not a keep-alive ping."""
+        while True:
+            message = json.loads(await asyncio.wait_for(self.connection.recv(), timeout))
+            if message.get("type") != "ping":
+                return message  # type: ignore[no-any-return]
+            if self.answer_pings:
+                await self.send({"type": "pong"})
 
     async def subscribe(self, query: str, variables: dict[str, Any] | None = None) -> str:
         op_id = str(next(self._ids))

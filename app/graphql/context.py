@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -16,7 +17,7 @@ from app.accounts.sessions import ClientInfo
 from app.auth.policy import Policy
 from app.auth.principal import Anonymous, Principal
 from app.db import UnitOfWork
-from app.errors import DomainError
+from app.errors import BadRequest, DomainError
 from app.graphql.loaders import Loaders
 from app.state import AppState
 
@@ -31,6 +32,13 @@ class Context:
     auth_error: DomainError | None = None
     # Set by Strawberry to the `connection_init` payload on WebSocket connections.
     connection_params: dict[str, Any] | None = None
+    # WebSocket only: the rooms this connection is present in (room id -> its presence handle).
+    presence: dict[str, Any] = field(default_factory=dict)
+    keepalive: asyncio.Task[None] | None = None
+    # WebSocket only: rooms already authorized on this connection (see app/realtime/room_access.py).
+    room_tickets: dict[Any, Any] = field(default_factory=dict)
+    connection_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    cursor_rooms: set[str] = field(default_factory=set)  # rooms this connection moved a cursor in
 
     @cached_property
     def loaders(self) -> Loaders:
@@ -52,6 +60,17 @@ class Context:
     @property
     def client(self) -> ClientInfo:
         return ClientInfo(ip=client_ip(self.request), user_agent=self.request.headers.get("user-agent"))
+
+    @property
+    def websocket(self) -> WebSocket:
+        """The connection, for operations that only make sense on one (presence, cursors)."""
+        if not isinstance(self.request, WebSocket):
+            raise BadRequest("this operation runs over the WebSocket connection (graphql-transport-ws)")
+        return self.request
+
+    @property
+    def websocket_or_none(self) -> WebSocket | None:
+        return self.request if isinstance(self.request, WebSocket) else None
 
     def session(self) -> AsyncSession:
         """A short read session; use `async with`. Writes go through a UnitOfWork."""

@@ -17,10 +17,13 @@ from strawberry.extensions import (
 )
 
 from app.accounts.graphql import AccountsMutation, AccountsQuery
+from app.cursors.graphql import CursorsMutation, CursorsSubscription
 from app.graphql.errors import CodedErrors
 from app.graphql.gates import Gates
 from app.graphql.system import SystemQuery, SystemSubscription
-from app.rooms.graphql import RoomsQuery
+from app.presence.broadcast import BroadcastMutation, BroadcastSubscription
+from app.presence.graphql import PresenceMutation, PresenceSubscription
+from app.rooms.graphql import RoomsMutation, RoomsQuery
 from app.settings import Settings
 
 
@@ -30,12 +33,12 @@ class Query(SystemQuery, AccountsQuery, RoomsQuery):
 
 
 @strawberry.type
-class Mutation(AccountsMutation):
+class Mutation(AccountsMutation, RoomsMutation, PresenceMutation, CursorsMutation, BroadcastMutation):
     pass
 
 
 @strawberry.type
-class Subscription(SystemSubscription):
+class Subscription(SystemSubscription, PresenceSubscription, CursorsSubscription, BroadcastSubscription):
     pass
 
 

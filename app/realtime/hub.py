@@ -1,47 +1,127 @@
-"""Publish/subscribe between API processes: in memory (embedded default) or Redis (production).
+"""Publish/subscribe between API processes, with a designed local fan-out.
 
-A thin seam over broadcaster so the rest of the code never names a backend. Messages are strings,
-serialized once by the publisher.
+Transport: broadcaster's backends (memory in the embedded default, Redis in production, made
+resilient to restarts). Each process holds ONE transport subscription per channel and fans every
+message out locally to bounded per-subscriber queues. A subscriber that falls behind never grows
+memory: its queue is emptied and it receives RESYNC, upon which it sends fresh state (or ends).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+from collections import deque
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from typing import Final
 
-from broadcaster import Broadcast
+from broadcaster._backends.base import BroadcastBackend
+from broadcaster._backends.memory import MemoryBackend
 
+from app.realtime.redis_backend import RESYNC, ResilientRedisBackend
 from app.settings import Settings
+
+log = logging.getLogger(__name__)
+
+DEFAULT_QUEUE_SIZE: Final = 256
+
+
+class Subscriber:
+    """A bounded mailbox. Messages are strings; RESYNC means "you may have missed messages"."""
+
+    def __init__(self, maxsize: int) -> None:
+        self._items: deque[str] = deque()
+        self._maxsize = maxsize
+        self._ready = asyncio.Event()
+        self.overflows = 0
+
+    def offer(self, message: str) -> None:
+        if message == RESYNC or len(self._items) >= self._maxsize:
+            if message != RESYNC:
+                self.overflows += 1
+            # Whatever was queued is superseded by a resync: drop it instead of growing.
+            self._items.clear()
+            message = RESYNC
+        self._items.append(message)
+        self._ready.set()
+
+    async def get(self) -> str:
+        while not self._items:
+            self._ready.clear()
+            await self._ready.wait()
+        return self._items.popleft()
+
+    def drain(self) -> list[str]:
+        """Everything queued now, without waiting (for per-tick consumers)."""
+        items = list(self._items)
+        self._items.clear()
+        return items
+
+    def __aiter__(self) -> AsyncIterator[str]:
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[str]:
+        while True:
+            yield await self.get()
 
 
 class Hub:
-    def __init__(self, url: str) -> None:
-        self.url = url
-        self._broadcast = Broadcast(url)
+    def __init__(self, backend: BroadcastBackend, namespace: str, *, kind: str) -> None:
+        self._backend = backend
+        self._prefix = f"{namespace}:"
+        self.backend = kind
+        self._subscribers: dict[str, set[Subscriber]] = {}
+        self._listener: asyncio.Task[None] | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Hub:
-        return cls(settings.redis_url or "memory://")
-
-    @property
-    def backend(self) -> str:
-        return "redis" if self.url.startswith(("redis", "rediss", "unix")) else "memory"
+        if settings.redis_url:
+            return cls(ResilientRedisBackend(settings.redis_url), settings.redis_namespace, kind="redis")
+        return cls(MemoryBackend("memory://"), settings.redis_namespace, kind="memory")
 
     async def start(self) -> None:
-        await self._broadcast.connect()
+        await self._backend.connect()
+        self._listener = asyncio.create_task(self._listen(), name="hub-listener")
 
     async def stop(self) -> None:
-        await self._broadcast.disconnect()
+        if self._listener is not None:
+            self._listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._listener
+        await self._backend.disconnect()
 
     async def publish(self, channel: str, message: str) -> None:
-        await self._broadcast.publish(channel=channel, message=message)
+        """Serialized once by the caller; delivered once to each process subscribed to `channel`."""
+        try:
+            await self._backend.publish(self._prefix + channel, message)
+        except Exception:
+            # The transport is down: subscribers get a RESYNC when it is back.
+            log.warning("publish to %s failed; dropped", channel, exc_info=True)
 
-    @asynccontextmanager
-    async def subscribe(self, channel: str) -> AsyncIterator[AsyncIterator[str]]:
-        async with self._broadcast.subscribe(channel=channel) as subscriber:
+    @contextlib.asynccontextmanager
+    async def subscribe(
+        self, channel: str, *, maxsize: int = DEFAULT_QUEUE_SIZE
+    ) -> AsyncIterator[Subscriber]:
+        subscriber = Subscriber(maxsize)
+        key = self._prefix + channel
+        local = self._subscribers.get(key)
+        if local is None:
+            local = self._subscribers[key] = set()
+            await self._backend.subscribe(key)
+        local.add(subscriber)
+        try:
+            yield subscriber
+        finally:
+            local.discard(subscriber)
+            if not local and self._subscribers.get(key) is local:
+                del self._subscribers[key]
+                await self._backend.unsubscribe(key)
 
-            async def messages() -> AsyncIterator[str]:
-                async for event in subscriber:  # type: ignore[union-attr]
-                    yield event.message
+    def local_subscribers(self, channel: str) -> int:
+        return len(self._subscribers.get(self._prefix + channel, ()))
 
-            yield messages()
+    async def _listen(self) -> None:
+        while True:
+            event = await self._backend.next_published()
+            for subscriber in tuple(self._subscribers.get(event.channel, ())):
+                subscriber.offer(event.message)

@@ -1,0 +1,139 @@
+"""Who is in which room: in memory (one process) or in Redis (shared by every API process).
+
+Redis layout (prefixed with the deployment namespace):
+  presence:room:{room}  hash  entry id -> entry JSON (user, info, status, metadata, process, last_seen)
+  presence:rooms        set   rooms that have entries (for the reaper)
+  presence:proc:{id}    key   a process's heartbeat, with a TTL: gone means the process died
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol
+
+import redis.asyncio as aioredis
+
+
+@dataclass
+class PresenceEntry:
+    entry_id: str  # stable across a reconnect within the grace period
+    user_id: str
+    info: dict[str, Any]
+    status: str
+    presence: dict[str, Any]
+    joined_at: float
+    process_id: str
+    last_seen: float = field(default_factory=time.time)
+    ttl_s: float = 30.0
+    leaving_at: float | None = None
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, raw: str | bytes) -> PresenceEntry:
+        return cls(**json.loads(raw))
+
+
+class PresenceRegistry(Protocol):
+    async def put(self, room: str, entry: PresenceEntry) -> None: ...
+    async def get(self, room: str, entry_id: str) -> PresenceEntry | None: ...
+    async def remove(self, room: str, entry_id: str) -> PresenceEntry | None: ...
+    async def entries(self, room: str) -> list[PresenceEntry]: ...
+    async def count(self, room: str) -> int: ...
+    async def rooms(self) -> list[str]: ...
+    async def heartbeat(self, process_id: str, ttl_s: float) -> None: ...
+    async def live_processes(self, process_ids: set[str]) -> set[str]: ...
+    async def acquire_reaper(self, process_id: str, ttl_s: float) -> bool: ...
+
+
+class MemoryPresenceRegistry:
+    def __init__(self) -> None:
+        self._rooms: dict[str, dict[str, PresenceEntry]] = {}
+
+    async def put(self, room: str, entry: PresenceEntry) -> None:
+        self._rooms.setdefault(room, {})[entry.entry_id] = entry
+
+    async def get(self, room: str, entry_id: str) -> PresenceEntry | None:
+        return self._rooms.get(room, {}).get(entry_id)
+
+    async def remove(self, room: str, entry_id: str) -> PresenceEntry | None:
+        entries = self._rooms.get(room, {})
+        entry = entries.pop(entry_id, None)
+        if not entries:
+            self._rooms.pop(room, None)
+        return entry
+
+    async def entries(self, room: str) -> list[PresenceEntry]:
+        return list(self._rooms.get(room, {}).values())
+
+    async def count(self, room: str) -> int:
+        return len(self._rooms.get(room, {}))
+
+    async def rooms(self) -> list[str]:
+        return list(self._rooms)
+
+    async def heartbeat(self, process_id: str, ttl_s: float) -> None:
+        return None
+
+    async def live_processes(self, process_ids: set[str]) -> set[str]:
+        return set(process_ids)  # one process: it is alive
+
+    async def acquire_reaper(self, process_id: str, ttl_s: float) -> bool:
+        return True
+
+
+class RedisPresenceRegistry:
+    def __init__(self, client: aioredis.Redis, namespace: str) -> None:
+        self._redis = client
+        self._ns = f"{namespace}:presence"
+
+    def _room_key(self, room: str) -> str:
+        return f"{self._ns}:room:{room}"
+
+    async def put(self, room: str, entry: PresenceEntry) -> None:
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hset(self._room_key(room), entry.entry_id, entry.to_json())
+            pipe.sadd(f"{self._ns}:rooms", room)
+            await pipe.execute()
+
+    async def get(self, room: str, entry_id: str) -> PresenceEntry | None:
+        raw = await self._redis.hget(self._room_key(room), entry_id)
+        return PresenceEntry.from_json(raw) if raw else None
+
+    async def remove(self, room: str, entry_id: str) -> PresenceEntry | None:
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hget(self._room_key(room), entry_id)
+            pipe.hdel(self._room_key(room), entry_id)
+            raw, deleted = await pipe.execute()
+        if not deleted:
+            return None  # another process removed it first: it publishes the leave
+        if await self._redis.hlen(self._room_key(room)) == 0:
+            await self._redis.srem(f"{self._ns}:rooms", room)
+        return PresenceEntry.from_json(raw)
+
+    async def entries(self, room: str) -> list[PresenceEntry]:
+        raw = await self._redis.hvals(self._room_key(room))
+        return [PresenceEntry.from_json(value) for value in raw]
+
+    async def count(self, room: str) -> int:
+        return int(await self._redis.hlen(self._room_key(room)))
+
+    async def rooms(self) -> list[str]:
+        return [room.decode() for room in await self._redis.smembers(f"{self._ns}:rooms")]
+
+    async def heartbeat(self, process_id: str, ttl_s: float) -> None:
+        await self._redis.set(f"{self._ns}:proc:{process_id}", "1", px=int(ttl_s * 1000))
+
+    async def live_processes(self, process_ids: set[str]) -> set[str]:
+        ids = sorted(process_ids)
+        if not ids:
+            return set()
+        alive = await self._redis.mget([f"{self._ns}:proc:{pid}" for pid in ids])
+        return {pid for pid, value in zip(ids, alive, strict=True) if value is not None}
+
+    async def acquire_reaper(self, process_id: str, ttl_s: float) -> bool:
+        # One reaper at a time across processes; the lock expires by itself.
+        return bool(await self._redis.set(f"{self._ns}:reaper", process_id, nx=True, px=int(ttl_s * 1000)))
