@@ -6,11 +6,12 @@ Run it alone with `python bench/raw_relay.py --port 8765`. Protocol (JSON text f
     client -> {"t": "sub", "what": "cursors"|"events"|"presence"}
     client -> {"t": "move", "x": X, "y": Y}                  latest position, flushed every tick
     client -> {"t": "event", "type": T, "payload": P}        forwarded as is to the room's other subscribers
-    server -> {"t": "cursors", "cursors": [{"userId", "x", "y"}, ...]}    per tick: the others' changed positions
+    server -> {"t": "cursors", "cursors": [{"userId", "x", "y"}, ...]}
+                                       every tick (50 ms): the others' changed positions
     server -> {"t": "presence", "kind": "SYNC", "users": [...]}           on join: the full state
     server -> {"t": "presence", "kind": "DIFF", "joins": [...], "leaves": [...]}   to the others
 
-Served by uvicorn with ws="websockets-sansio" and per-message deflate off, like the SyncForge server should be.
+Served by uvicorn with ws="websockets-sansio" and per-message deflate off (what the issue asks of SyncForge).
 """
 
 from __future__ import annotations

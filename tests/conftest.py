@@ -108,6 +108,7 @@ class LiveServer:
             port=self.port,
             log_level="warning",
             ws="websockets-sansio",
+            ws_per_message_deflate=False,
             lifespan="on",
         )
         self.server = uvicorn.Server(config)
