@@ -75,10 +75,14 @@ NEEDS = {
     "cursors": ("createRoom", "moveCursor", "cursors"),
     "events": ("createRoom", "broadcastEvent", "roomEvents"),
     "presence": ("createRoom", "roomPresence"),
-    "idle": (),  # subscribes to whatever of roomPresence and cursors exists (connections only, otherwise)
+    "idle": ("createRoom",),  # subscribes to whichever of roomPresence and cursors exist
 }
 SIGN_UP = "mutation($input: SignUpInput!) { signUp(input: $input) { accessToken } }"
-CREATE_ORG = "mutation($input: CreateOrganizationInput!) { createOrganization(input: $input) { id } }"
+CREATE_ORG = (
+    "mutation($input: CreateOrganizationInput!) { createOrganization(input: $input) { id maxRooms } }"
+)
+LOG_IN = "mutation($input: LogInInput!) { logIn(input: $input) { accessToken } }"
+MAX_PARTICIPANTS = 10_000
 CREATE_KEY = """mutation($org: UUID!, $input: CreateApiKeyInput!) {
   createApiKey(organizationId: $org, input: $input) { secret } }"""
 CREATE_TOKEN = "mutation($input: CreateEndUserTokenInput!) { createEndUserToken(input: $input) { token } }"
@@ -290,20 +294,30 @@ class ServerProcess:
 
 
 @dataclass
-class SyncForgeAccount:
-    """The developer, organization, keys, rooms and end-user tokens the bench uses. The SQLite file and
-    the secret key outlive each server process, so this is set up once per run."""
-
-    ready: bool = False
-    org_id: str = ""
-    dev_token: str = ""
-    publishable: str = ""
-    secret: str = ""
-    tokens: list[str] = field(default_factory=list)
+class Organization:
+    id: str
+    max_rooms: int
+    publishable: str
+    secret: str
     rooms: dict[str, str] = field(default_factory=dict)  # slug -> id
+    tokens: dict[int, str] = field(default_factory=dict)  # user index -> end-user token
+
+
+@dataclass
+class SyncForgeAccount:
+    """The developer, organizations, keys, rooms and end-user tokens the bench uses, all made through the
+    public GraphQL API. The SQLite file and the secret key outlive each server process, so all of this is
+    made once per run. A free organization has few active rooms, so rooms are spread over as many
+    organizations as needed, each with its own keys; a client gets the keys of its room's organization."""
+
+    email: str = field(default_factory=lambda: f"bench-{secrets.token_hex(5)}@example.com")
+    dev_token: str = ""
+    dev_token_at: float = 0.0
+    orgs: list[Organization] = field(default_factory=list)
+    room_org: dict[str, Organization] = field(default_factory=dict)
     operations: set[str] = field(default_factory=set)
     room_inputs: set[str] = field(default_factory=set)
-    room_error: str | None = None
+    notes: list[str] = field(default_factory=list)
 
     async def _data(
         self, http: Any, query: str, headers: dict[str, str] | None = None, **variables: Any
@@ -311,89 +325,100 @@ class SyncForgeAccount:
         response = await http.post("/graphql", json={"query": query, "variables": variables}, headers=headers)
         body = response.json()
         if body.get("errors"):
-            raise RuntimeError(f"{query.split('(')[0].split('{')[0].strip()}: {body['errors'][0]}")
+            name = query.split("{", 2)[1].split("(")[0].strip() if "{" in query else query[:40]
+            error = body["errors"][0]
+            raise RuntimeError(
+                f"{name}: {(error.get('extensions') or {}).get('code')} {error.get('message')}"
+            )
         return body["data"]
 
-    async def prepare(self, base_url: str, users: int, slugs: Iterable[str], max_participants: int) -> None:
+    async def _developer(self, http: Any) -> dict[str, str]:
+        # Access tokens live 15 minutes: sign in again well before that.
+        if not self.dev_token:
+            signed = await self._data(
+                http, SIGN_UP, input={"email": self.email, "password": PASSWORD, "name": "Bench"}
+            )
+            self.dev_token, self.dev_token_at = signed["signUp"]["accessToken"], time.monotonic()
+        elif time.monotonic() - self.dev_token_at > 600:
+            logged = await self._data(http, LOG_IN, input={"email": self.email, "password": PASSWORD})
+            self.dev_token, self.dev_token_at = logged["logIn"]["accessToken"], time.monotonic()
+        return {"authorization": f"Bearer {self.dev_token}"}
+
+    async def _new_org(self, http: Any) -> Organization:
+        dev = await self._developer(http)
+        slug = f"bench-{secrets.token_hex(4)}"
+        org = (await self._data(http, CREATE_ORG, dev, input={"name": "Bench", "slug": slug}))[
+            "createOrganization"
+        ]
+        keys: dict[str, str] = {}
+        for kind in ("PUBLISHABLE", "SECRET"):
+            key_input = {"name": f"bench {kind.lower()}", "kind": kind, "rateLimit": 1_000_000}
+            created = await self._data(http, CREATE_KEY, dev, org=org["id"], input=key_input)
+            keys[kind] = created["createApiKey"]["secret"]
+        organization = Organization(org["id"], int(org["maxRooms"]), keys["PUBLISHABLE"], keys["SECRET"])
+        self.orgs.append(organization)
+        return organization
+
+    async def inspect(self, base_url: str) -> None:
         import httpx
 
         async with httpx.AsyncClient(base_url=base_url, timeout=60) as http:
             schema = await self._data(http, SCHEMA_FIELDS)
-            self.operations = {f["name"] for f in schema["__schema"]["mutationType"]["fields"]}
-            subscription = schema["__schema"].get("subscriptionType") or {"fields": []}
-            self.operations |= {f["name"] for f in subscription["fields"]}
-            self.room_inputs = {f["name"] for f in (schema.get("room") or {}).get("inputFields") or []}
-            if not self.ready:
-                email = f"bench-{secrets.token_hex(5)}@example.com"
-                signed = await self._data(
-                    http, SIGN_UP, input={"email": email, "password": PASSWORD, "name": "Bench"}
-                )
-                self.dev_token = signed["signUp"]["accessToken"]
-                dev = {"authorization": f"Bearer {self.dev_token}"}
-                slug = f"bench-{secrets.token_hex(4)}"
-                org = await self._data(http, CREATE_ORG, dev, input={"name": "Bench", "slug": slug})
-                self.org_id = org["createOrganization"]["id"]
-                for kind in ("PUBLISHABLE", "SECRET"):
-                    key = await self._data(
-                        http,
-                        CREATE_KEY,
-                        dev,
-                        org=self.org_id,
-                        input={"name": f"bench {kind.lower()}", "kind": kind, "rateLimit": 1_000_000},
-                    )
-                    if kind == "SECRET":
-                        self.secret = key["createApiKey"]["secret"]
-                    else:
-                        self.publishable = key["createApiKey"]["secret"]
-                self.ready = True
-            await self._mint(http, users)
-            if "createRoom" in self.operations:
-                await self._rooms(http, [s for s in slugs if s not in self.rooms], max_participants)
+        self.operations = {f["name"] for f in schema["__schema"]["mutationType"]["fields"]}
+        subscription = schema["__schema"].get("subscriptionType") or {"fields": []}
+        self.operations |= {f["name"] for f in subscription["fields"]}
+        self.room_inputs = {f["name"] for f in (schema.get("room") or {}).get("inputFields") or []}
 
-    async def _mint(self, http: Any, users: int) -> None:
-        headers = {"authorization": f"Bearer {self.secret}"}
+    async def prepare(self, base_url: str, specs: list[dict[str, Any]]) -> dict[str, str]:
+        """Make the rooms and tokens these clients need; fill in each spec's apiKey and token. Returns
+        slug -> room id."""
+        import httpx
+
+        async with httpx.AsyncClient(base_url=base_url, timeout=60) as http:
+            if not self.orgs:
+                await self._new_org(http)
+            for slug in dict.fromkeys(spec["room"] for spec in specs if spec.get("room")):
+                if slug not in self.room_org:
+                    await self._room(http, slug)
+            missing = [
+                (self.room_org[spec["room"]], spec["i"])
+                for spec in specs
+                if spec["i"] not in self.room_org[spec["room"]].tokens
+            ]
+            await self._mint(http, missing)
+        for spec in specs:
+            org = self.room_org[spec["room"]]
+            spec["api_key"], spec["token"] = org.publishable, org.tokens[spec["i"]]
+        return {slug: org.rooms[slug] for slug, org in self.room_org.items()}
+
+    async def _room(self, http: Any, slug: str) -> None:
+        org = next((o for o in self.orgs if len(o.rooms) < o.max_rooms), None) or await self._new_org(http)
+        room_input: dict[str, Any] = {"name": slug, "slug": slug, "access": "PRIVATE"}
+        if "maxParticipants" in self.room_inputs:
+            room_input["maxParticipants"] = MAX_PARTICIPANTS
+        created = await self._data(
+            http, CREATE_ROOM, await self._developer(http), org=org.id, input=room_input
+        )
+        org.rooms[slug] = created["createRoom"]["id"]
+        self.room_org[slug] = org
+
+    async def _mint(self, http: Any, wanted: list[tuple[Organization, int]]) -> None:
         semaphore = asyncio.Semaphore(8)
 
-        async def mint(index: int) -> str:
+        async def mint(org: Organization, index: int) -> None:
+            token_input = {
+                "userId": user_id(index),
+                "userInfo": {"name": f"Bench {index}", "color": f"#{index * 2654435761 % 0xFFFFFF:06x}"},
+                "permissions": [{"room": f"{USER_PREFIX}*", "access": ACCESS}],
+                "ttlSeconds": 6 * 3600,
+            }
             async with semaphore:
                 minted = await self._data(
-                    http,
-                    CREATE_TOKEN,
-                    headers,
-                    input={
-                        "userId": user_id(index),
-                        "userInfo": {
-                            "name": f"Bench {index}",
-                            "color": f"#{index * 2654435761 % 0xFFFFFF:06x}",
-                        },
-                        "permissions": [{"room": f"{USER_PREFIX}*", "access": ACCESS}],
-                        "ttlSeconds": 6 * 3600,
-                    },
+                    http, CREATE_TOKEN, {"authorization": f"Bearer {org.secret}"}, input=token_input
                 )
-                return str(minted["createEndUserToken"]["token"])
+            org.tokens[index] = minted["createEndUserToken"]["token"]
 
-        start = len(self.tokens)
-        if users > start:
-            self.tokens += await asyncio.gather(*(mint(i) for i in range(start, users)))
-
-    async def _rooms(self, http: Any, slugs: list[str], max_participants: int) -> None:
-        # The developer's access token lives 15 minutes: sign in again when needed.
-        headers = {"authorization": f"Bearer {self.dev_token}"}
-        for slug in slugs:
-            room_input: dict[str, Any] = {"name": slug, "slug": slug}
-            if "maxParticipants" in self.room_inputs:
-                room_input["maxParticipants"] = max_participants
-            try:
-                created = await self._data(http, CREATE_ROOM, headers, org=self.org_id, input=room_input)
-            except RuntimeError as exc:
-                if "maxParticipants" not in room_input:
-                    raise
-                self.room_error = (
-                    f"maxParticipants={max_participants} refused ({exc}); rooms keep the default"
-                )
-                del room_input["maxParticipants"]
-                created = await self._data(http, CREATE_ROOM, headers, org=self.org_id, input=room_input)
-            self.rooms[slug] = created["createRoom"]["id"]
+        await asyncio.gather(*(mint(org, index) for org, index in wanted))
 
 
 # -------------------------------------------------------------------------------------- load generator
@@ -416,6 +441,7 @@ class Client:
         self.ws: Any = None
         self.reader: asyncio.Task[None] | None = None
         self.ok = False
+        self.closing = False
         self.compressed = False
         self.ops = 0
         self.seq = 0
@@ -527,7 +553,7 @@ class Client:
                 handle(self, frame, clock())
         except ConnectionClosed as exc:
             self.ok = False
-            if not self.gen.closing:
+            if not (self.gen.closing or self.closing):
                 received = exc.rcvd
                 reason = f"{received.code} {received.reason}" if received else "no close frame"
                 self.gen.closes[f"closed by server: {reason}"[:160]] += 1
@@ -535,6 +561,7 @@ class Client:
             self.gen.note(f"reader: {exc!r}")
 
     async def close(self) -> None:
+        self.closing = True
         if self.ws is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.ws.close(), 3)
@@ -549,7 +576,6 @@ class LoadGen:
         server = plan["server"]
         self.gql = server["kind"] == "syncforge"
         self.url: str = server["url"]
-        self.api_key: str | None = server.get("api_key")
         self.client_deflate: bool = server["client_deflate"]
         self.rooms: dict[str, str] = plan["rooms"]
         self.params: dict[str, Any] = plan["params"]
@@ -1035,37 +1061,24 @@ def split(items: list[dict[str, Any]], parts: int) -> list[list[dict[str, Any]]]
     return [items[k::parts] for k in range(parts)]
 
 
-def build_specs(case: Case, tokens: list[str]) -> list[dict[str, Any]]:
+def build_specs(case: Case) -> list[dict[str, Any]]:
+    """The clients of a case: user index, room slug, role (credentials are added for SyncForge)."""
     p = case.params
     n = case.clients
-
-    def token(i: int) -> str | None:
-        return tokens[i] if i < len(tokens) else None
-
     if case.workload == "cursors":
         observers = set(range(0, n, max(1, n // max(1, p["observers"]))))
-        return [
-            {"i": i, "token": token(i), "room": ROOM_MAIN, "observer": i in observers, "role": "mover"}
-            for i in range(n)
-        ]
+        return [{"i": i, "room": ROOM_MAIN, "observer": i in observers, "role": "mover"} for i in range(n)]
     if case.workload == "events":
-        specs = [{"i": 0, "token": token(0), "room": ROOM_MAIN, "role": "publisher"}]
-        return specs + [
-            {"i": i, "token": token(i), "room": ROOM_MAIN, "role": "subscriber"} for i in range(1, n + 1)
-        ]
+        specs = [{"i": 0, "room": ROOM_MAIN, "role": "publisher"}]
+        return specs + [{"i": i, "room": ROOM_MAIN, "role": "subscriber"} for i in range(1, n + 1)]
     if case.workload == "presence":
         rooms = p["rooms"]
         return [
-            {
-                "i": i,
-                "token": token(i),
-                "room": room_slug(i % rooms) if rooms > 1 else ROOM_MAIN,
-                "at": i / p["join_rate"],
-            }
+            {"i": i, "room": room_slug(i % rooms) if rooms > 1 else ROOM_MAIN, "at": i / p["join_rate"]}
             for i in range(n)
         ]
     size = p["room_size"]
-    return [{"i": i, "token": token(i), "room": room_slug(i // size)} for i in range(n)]
+    return [{"i": i, "room": room_slug(i // size)} for i in range(n)]
 
 
 def room_slug(index: int) -> str:
@@ -1075,14 +1088,12 @@ def room_slug(index: int) -> str:
 def run_case(
     case: Case,
     server: ServerProcess,
+    specs: list[dict[str, Any]],
     rooms: dict[str, str],
-    tokens: list[str],
     args: argparse.Namespace,
     subscriptions: list[str],
-    api_key: str | None,
 ) -> Outcome:
     outcome = Outcome(server=server.kind)
-    specs = build_specs(case, tokens)
     cores = sorted(other_cores())
     procs = max(1, min(args.procs or len(cores), len(specs)))
     if case.workload == "events":
@@ -1097,7 +1108,6 @@ def run_case(
             "server": {
                 "kind": server.kind,
                 "url": server.ws_url,
-                "api_key": api_key,
                 "client_deflate": args.client_deflate,
             },
             "rooms": rooms,
@@ -1454,21 +1464,6 @@ def build_cases(args: argparse.Namespace) -> list[Case]:
     return cases
 
 
-def needed_users(cases: list[Case]) -> int:
-    return max([c.clients + (1 if c.workload == "events" else 0) for c in cases] + [1])
-
-
-def needed_rooms(cases: list[Case]) -> list[str]:
-    count = 0
-    for case in cases:
-        if case.workload == "presence":
-            count = max(count, case.params["rooms"])
-        elif case.workload == "idle":
-            size = case.params["room_size"]
-            count = max(count, (case.clients + size - 1) // size)
-    return [ROOM_MAIN] + [room_slug(i) for i in range(count)]
-
-
 def syncforge_env(workdir: Path, secret_key: str) -> dict[str, str]:
     env = {
         k: v
@@ -1497,8 +1492,6 @@ def run_all(args: argparse.Namespace) -> list[tuple[Case, dict[str, Outcome]]]:
     secret_key = secrets.token_urlsafe(48)
     account = SyncForgeAccount()
     results: list[tuple[Case, dict[str, Outcome]]] = []
-    users = needed_users(cases)
-    rooms = needed_rooms(cases)
     print(
         f"server core {SERVER_CORE}, load generator cores {sorted(other_cores())}, logs in {workdir}",
         flush=True,
@@ -1514,13 +1507,11 @@ def run_all(args: argparse.Namespace) -> list[tuple[Case, dict[str, Outcome]]]:
                 server = ServerProcess(kind, workdir, env, label)
                 try:
                     server.start()
-                    case_rooms = {slug: slug for slug in rooms}
+                    specs = build_specs(case)
+                    rooms = {spec["room"]: spec["room"] for spec in specs}
                     subscriptions = case_subscriptions(case.workload)
-                    api_key = None
                     if kind == "syncforge":
-                        asyncio.run(
-                            account.prepare(server.http_url, users, rooms, max(case.clients, 100) + 10)
-                        )
+                        asyncio.run(account.inspect(server.http_url))
                         missing = [op for op in NEEDS[case.workload] if op not in account.operations]
                         if missing:
                             outcomes[kind] = Outcome(
@@ -1528,25 +1519,21 @@ def run_all(args: argparse.Namespace) -> list[tuple[Case, dict[str, Outcome]]]:
                             )
                             print("skipped", flush=True)
                             continue
-                        case_rooms = dict(account.rooms)
-                        api_key = account.publishable
                         if case.workload == "idle":
                             subscriptions = [
                                 s
                                 for s, op in (("presence", "roomPresence"), ("cursors", "cursors"))
-                                if op in account.operations and "createRoom" in account.operations
+                                if op in account.operations
                             ]
-                    outcome = run_case(case, server, case_rooms, account.tokens, args, subscriptions, api_key)
-                    if (
-                        case.workload == "idle"
-                        and kind == "syncforge"
-                        and subscriptions != ["presence", "cursors"]
-                    ):
-                        outcome.notes.insert(
-                            0, f"subscribed to: {', '.join(subscriptions) or 'nothing (connections only)'}"
+                        rooms = asyncio.run(account.prepare(server.http_url, specs))
+                    outcome = run_case(case, server, specs, rooms, args, subscriptions)
+                    if case.workload == "idle" and subscriptions != ["presence", "cursors"]:
+                        outcome.notes.insert(0, f"subscribed to: {', '.join(subscriptions) or 'nothing'}")
+                    if kind == "syncforge" and len(account.orgs) > 1:
+                        outcome.notes.append(
+                            f"rooms spread over {len(account.orgs)} organizations "
+                            f"(a free organization has {account.orgs[0].max_rooms} active rooms)"
                         )
-                    if kind == "syncforge" and account.room_error:
-                        outcome.notes.append(account.room_error)
                     outcomes[kind] = outcome
                     print(f"done in {time.monotonic() - started:.0f} s", flush=True)
                 except Exception as exc:

@@ -175,3 +175,34 @@ async def test_viewer_describes_each_kind_of_caller(anon: GQL, session_factory) 
     end_user = (await anon.bearer(token, **{"x-api-key": publishable}).data(query))["viewer"]
     assert (end_user["kind"], end_user["userId"], end_user["organizationId"]) == ("end_user", "u-7", org_id)
     assert end_user["info"]["name"] == "Ann"
+
+
+async def test_room_access_setting_opens_rooms_beyond_the_grants(anon: GQL, session_factory) -> None:  # type: ignore[no-untyped-def]
+    from app.rooms.models import RoomAccess
+
+    dev = await sign_up(anon)
+    org = uuid.UUID(await create_org(dev))
+    rooms = {
+        access: factories.room_in(org, slug=f"{access.value}-room", access=access) for access in RoomAccess
+    }
+    await factories.add(session_factory, *rooms.values())
+    secret, _ = await create_key(dev, str(org), "SECRET")
+    publishable, _ = await create_key(dev, str(org), "PUBLISHABLE")
+    token = await end_user_token(anon.bearer(secret), "u1", [{"room": "Other-Room", "access": ["read"]}])
+    end_user = anon.bearer(token, **{"x-api-key": publishable})
+    visitor = anon.with_headers(**{"x-api-key": publishable})
+    expected = {
+        # access: (end-user without a grant, visitor with only the publishable key)
+        RoomAccess.PRIVATE: ("NOT_FOUND", "NOT_FOUND"),
+        RoomAccess.ORGANIZATION: (None, "NOT_FOUND"),
+        RoomAccess.PUBLIC: (None, None),
+    }
+    for access, outcomes in expected.items():
+        for caller, outcome in zip((end_user, visitor), outcomes, strict=True):
+            body = await caller.raw(ROOM, id=str(rooms[access].id))
+            if outcome is None:
+                assert body["data"]["room"]["slug"] == f"{access.value}-room", body
+            else:
+                assert body["errors"][0]["extensions"]["code"] == outcome, (access, body)
+    claims = pyjwt.decode(token, options={"verify_signature": False})
+    assert claims["perms"][0]["room"] == "other-room"  # patterns are matched like slugs: lowercase

@@ -46,7 +46,8 @@ def parse_grants(grants: list[tuple[str, list[str]]]) -> tuple[RoomGrant, ...]:
             raise ValidationFailed(f"access must be among {allowed}", field="permissions") from None
         if not levels:
             raise ValidationFailed("each grant needs at least one access level", field="permissions")
-        parsed.append(RoomGrant(pattern=pattern, access=levels))
+        # Room slugs are lowercase; so are UUIDs in canonical form.
+        parsed.append(RoomGrant(pattern=pattern.lower(), access=levels))
     return tuple(parsed)
 
 

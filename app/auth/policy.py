@@ -24,6 +24,7 @@ from app.auth.principal import (
     SecretKeyClient,
 )
 from app.errors import Forbidden, NotFound, Unauthorized
+from app.rooms.models import RoomAccess as RoomVisibility
 
 
 class Action(StrEnum):
@@ -110,6 +111,14 @@ class RoomLike(Protocol):
     id: uuid.UUID
     organization_id: uuid.UUID
     slug: str
+    access: RoomVisibility
+
+
+# What a room's `access` setting gives to SDK clients that no token grant names:
+# organization rooms are open to every end-user of the organization, public rooms also to
+# browsers that present only the publishable key.
+_ORG_WIDE = frozenset({RoomAccess.READ, RoomAccess.PRESENCE})
+_PUBLIC_ANONYMOUS = frozenset({RoomAccess.READ})
 
 
 class Policy:
@@ -175,13 +184,13 @@ class Policy:
     async def room(self, room: RoomLike, action: Action) -> None:
         """Raise unless the principal may do `action` in this room."""
         principal = self.require_authenticated()
-        if isinstance(principal, EndUserClient):
+        if isinstance(principal, EndUserClient | PublishableKeyClient):
             if principal.organization_id != room.organization_id:
                 raise NotFound("room")
             needed = END_USER_ROOM_ACCESS.get(action)
             if needed is None or (action.value not in principal.scopes and _is_scoped(action)):
                 raise Forbidden(f"this publishable key lacks the scope {action.value}")
-            access = principal.room_access(room.id, room.slug)
+            access = _room_access(principal, room)
             if not access:
                 raise NotFound("room")  # a room the token does not name does not exist for it
             if needed not in access:
@@ -191,6 +200,17 @@ class Policy:
             await self.organization(room.organization_id, action)
         except NotFound:
             raise NotFound("room") from None
+
+
+def _room_access(principal: EndUserClient | PublishableKeyClient, room: RoomLike) -> frozenset[RoomAccess]:
+    granted = (
+        principal.room_access(room.id, room.slug) if isinstance(principal, EndUserClient) else frozenset()
+    )
+    if room.access == RoomVisibility.PRIVATE:
+        return granted
+    if isinstance(principal, EndUserClient):
+        return granted | _ORG_WIDE
+    return _PUBLIC_ANONYMOUS if room.access == RoomVisibility.PUBLIC else frozenset()
 
 
 def _is_scoped(action: Action) -> bool:
