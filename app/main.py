@@ -7,6 +7,10 @@ import logging
 from collections.abc import AsyncIterator
 
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.responses import RedirectResponse
@@ -46,7 +50,17 @@ def create_app(settings: Settings | None = None) -> Starlette:
             hub = Hub.from_settings(settings)
             await hub.start()
             stack.push_async_callback(hub.stop)
-            redis = aioredis.from_url(settings.redis_url) if settings.redis_url else None
+            redis = (
+                aioredis.from_url(
+                    settings.redis_url,
+                    # After a Redis restart, pooled connections are dead: retry on a fresh one.
+                    retry=Retry(ExponentialBackoff(cap=1.0), 3),
+                    retry_on_error=[RedisConnectionError, RedisTimeoutError],
+                    health_check_interval=10,
+                )
+                if settings.redis_url
+                else None
+            )
             if redis is not None:
                 stack.push_async_callback(redis.aclose)
             jobs = JobQueue(settings)

@@ -28,6 +28,7 @@ import contextlib
 import json
 import multiprocessing as mp
 import os
+import re
 import resource
 import secrets
 import shutil
@@ -92,6 +93,10 @@ SCHEMA_FIELDS = """{ __schema { mutationType { fields { name } } subscriptionTyp
   room: __type(name: "CreateRoomInput") { inputFields { name } } }"""
 
 
+EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Disconnect|Timeout|Closed)\w*(:|$)")
+HEX_ID = re.compile(r"[0-9a-f]{16,}")
+
+
 def user_id(index: int) -> str:
     return f"{USER_PREFIX}{index:05d}"
 
@@ -149,6 +154,19 @@ class Sampler(threading.Thread):
         self.join(2)
         self.sample()
 
+    def wait_quiet(self, earliest: float, latest: float, busy: float = 0.1) -> float:
+        """Wait until `earliest`, then until the server used less than `busy` of a core over the last half
+        second (it has caught up with its backlog), or until `latest`. Returns the time it stopped waiting."""
+        while True:
+            now = time.monotonic()
+            recent = [s for s in self.samples[-20:] if s[0] >= now - 0.6]
+            quiet = (
+                len(recent) >= 2 and (recent[-1][1] - recent[0][1]) / (recent[-1][0] - recent[0][0]) < busy
+            )
+            if now >= latest or (now >= earliest and quiet):
+                return now
+            time.sleep(0.05)
+
     def at(self, t: float) -> tuple[float, int, int]:
         """(cpu, rss, hwm) at time t, cpu interpolated between the samples around it."""
         before = [s for s in self.samples if s[0] <= t]
@@ -184,8 +202,11 @@ def other_cores() -> set[int]:
 class ServerProcess:
     """One server subprocess pinned to SERVER_CORE; its log goes to a file in the work directory."""
 
-    def __init__(self, kind: str, workdir: Path, env: dict[str, str], label: str) -> None:
+    def __init__(
+        self, kind: str, workdir: Path, env: dict[str, str], label: str, profile: bool = False
+    ) -> None:
         self.kind = kind
+        self.profile_path = workdir / f"{label}.prof" if profile and kind == "syncforge" else None
         self.workdir = workdir
         self.env = env
         self.port = free_port()
@@ -211,6 +232,8 @@ class ServerProcess:
         if self.kind == "syncforge":
             script = Path(sys.executable).parent / "syncforge"
             base = [str(script)] if script.exists() else [sys.executable, "-m", "app.cli"]
+            if self.profile_path is not None:
+                base = [sys.executable, "-m", "cProfile", "-o", str(self.profile_path), "-m", "app.cli"]
             command = [*base, "serve", "--host", HOST, "--port", str(self.port)]
         else:
             command = [sys.executable, str(BENCH / "raw_relay.py"), "--host", HOST, "--port", str(self.port)]
@@ -261,12 +284,25 @@ class ServerProcess:
     def stop(self) -> None:
         if self.proc is None or self.proc.poll() is not None:
             return
-        self.proc.send_signal(signal.SIGTERM)
+        self.proc.send_signal(signal.SIGINT)  # uvicorn shuts down gracefully on both
         try:
             self.proc.wait(15)
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait(5)
+
+    def profile_summary(self, top: int = 25) -> str:
+        """The functions that took the most time in the server, when it ran under cProfile."""
+        import io
+        import pstats
+
+        if self.profile_path is None or not self.profile_path.exists():
+            return ""
+        out = io.StringIO()
+        stats = pstats.Stats(str(self.profile_path), stream=out)
+        stats.sort_stats("tottime").print_stats(top)
+        stats.sort_stats("cumulative").print_stats(top)
+        return out.getvalue()
 
     def log_tail(self, lines: int = 25) -> str:
         try:
@@ -275,22 +311,19 @@ class ServerProcess:
             return "(no log)"
 
     def log_problems(self) -> tuple[int, list[str]]:
-        """How many log lines look like errors, and the first few distinct ones."""
+        """How many log lines are warnings or errors, and the most frequent exceptions ("3x Error: ...")."""
         try:
             text = self.log_path.read_text(errors="replace")
         except OSError:
             return 0, []
-        hits = [
-            line.strip()
-            for line in text.splitlines()
-            if any(word in line for word in ("ERROR", "Traceback", "CRITICAL", "Exception", "WARNING"))
-        ]
-        distinct: list[str] = []
-        for line in hits:
-            short = line[:200]
-            if short not in distinct:
-                distinct.append(short)
-        return len(hits), distinct[:4]
+        lines = text.splitlines()
+        count = sum(any(word in line for word in ("ERROR", "CRITICAL", "WARNING")) for line in lines)
+        exceptions: collections.Counter[str] = collections.Counter()
+        for line in lines:
+            match = EXCEPTION_LINE.match(line)
+            if match:
+                exceptions[HEX_ID.sub("…", line.split(" (Background on this error")[0])[:160]] += 1
+        return count, [f"{n}x {line}" for line, n in exceptions.most_common(3)]
 
 
 @dataclass
@@ -453,6 +486,7 @@ class Client:
         # answers to mutations sent over the socket
         self.answers_ok = 0
         self.answers_err = 0
+        self.answered = 0  # operations sent over the socket that got their complete (or error)
         # events
         self.events = 0
         self.event_dups = 0
@@ -498,7 +532,7 @@ class Client:
         if gen.gql:
             init = {
                 "type": "connection_init",
-                "payload": {"apiKey": gen.api_key, "token": self.spec["token"]},
+                "payload": {"apiKey": self.spec["api_key"], "token": self.spec["token"]},
             }
             await self.ws.send(json.dumps(init))
             ack = json.loads(await asyncio.wait_for(self.ws.recv(), 60))
@@ -519,6 +553,12 @@ class Client:
             variables["presence"] = {"bench": True}
         message = {"id": what[0], "type": "subscribe", "payload": {"query": query, "variables": variables}}
         await self.ws.send(json.dumps(message))
+
+    @property
+    def busy(self) -> bool:
+        """Too many answers pending: a sensible client holds its next move (or event) back."""
+        limit = self.gen.params.get("max_inflight", 0)
+        return self.gen.gql and limit > 0 and self.ops - self.answered >= limit
 
     async def move(self, x: float, y: float) -> None:
         if self.gen.gql:
@@ -638,13 +678,22 @@ class LoadGen:
         elif kind == "error":
             if op[:1] in ("m", "b"):
                 c.answers_err += 1
+                c.answered += 1
             self.note(f"error for operation {op[:1]}: {self._error(message.get('payload'))}")
-        elif kind == "complete" and op in ("p", "c", "e") and not self.closing:
-            self.note(f"subscription {op} completed by the server")
+        elif kind == "complete":
+            if op[:1] in ("m", "b"):
+                c.answered += 1
+            elif op in ("p", "c", "e") and not self.closing:
+                self.note(f"subscription {op} completed by the server")
         elif kind == "ping":
-            task = asyncio.ensure_future(c.ws.send('{"type":"pong"}'))
+            task = asyncio.ensure_future(self._pong(c))
             self.pending.add(task)
             task.add_done_callback(self.pending.discard)
+
+    @staticmethod
+    async def _pong(c: Client) -> None:
+        with contextlib.suppress(Exception):
+            await c.ws.send('{"type":"pong"}')
 
     @staticmethod
     def _error(errors: Any) -> str:
@@ -815,7 +864,7 @@ class LoadGen:
         for c in self.clients:
             groups[c.i % MOVE_SLOTS].append(c)
         slot = TICK_S / MOVE_SLOTS
-        moves = skipped = 0
+        moves = skipped = held = 0
         k = 0
         clock = time.monotonic
         while True:
@@ -833,6 +882,9 @@ class LoadGen:
             for c in groups[k % MOVE_SLOTS]:
                 if not c.ok:
                     continue
+                if c.busy:
+                    held += 1
+                    continue
                 c.seq += 1
                 try:
                     await c.move(round(clock() - self.base, 6), float(c.seq))
@@ -841,7 +893,7 @@ class LoadGen:
                     self.note(f"move: {type(exc).__name__}: {exc}")
                 moves += 1
             k += 1
-        return {"moves": moves, "skipped_slots": skipped}
+        return {"moves": moves, "skipped_slots": skipped, "held": held}
 
     async def run_events(self, t0: float, t_end: float) -> dict[str, Any]:
         rate = self.params["event_rate"]
@@ -849,7 +901,7 @@ class LoadGen:
         for c in self.clients:
             c.seen = bytearray(capacity)
         publishers = [c for c in self.clients if c.spec.get("role") == "publisher" and c.ok]
-        sent = 0
+        sent = held = 0
         if publishers:
             publisher = publishers[0]
             k = 0
@@ -858,6 +910,10 @@ class LoadGen:
                 if t >= t_end:
                     break
                 await self.sleep_until(t)
+                if publisher.busy:
+                    held += 1
+                    k += 1
+                    continue
                 try:
                     await publisher.event({"ts": round(time.monotonic() - self.base, 6), "seq": k})
                     sent += 1
@@ -865,7 +921,7 @@ class LoadGen:
                     self.note(f"publish: {type(exc).__name__}: {exc}")
                     break
                 k += 1
-        return {"sent": sent}
+        return {"sent": sent, "held": held}
 
     async def join(self, c: Client, t0: float) -> None:
         await self.sleep_until(t0 + c.spec["at"])
@@ -918,6 +974,10 @@ class LoadGen:
         await asyncio.sleep(0.2)  # let what is still in flight arrive before the last moves
         finals: dict[str, tuple[float, float]] = {}
         clock = time.monotonic
+        deadline = clock() + self.params["final_timeout"]
+        # A client with its answers pending would hold its last move back: wait for the answers.
+        while any(c.ok and c.busy for c in self.clients) and clock() < deadline:  # noqa: ASYNC110
+            await asyncio.sleep(0.1)
         for c in self.clients:
             if c.ok:
                 c.seq += 1
@@ -1123,6 +1183,9 @@ def run_case(
         ready = workers.expect("ready", 300)
         connected = sum(r["connected"] for r in ready)
         duration = case.params.get("duration", 0.0)
+        # The server may still be working through the connections and subscriptions: start when it is quiet.
+        now = time.monotonic()
+        sampler.wait_quiet(now + 0.5, now + args.quiesce_timeout * 2)
         t0 = time.monotonic() + 1.0
         base = t0 - 1.0
         t_end = t0 + duration
@@ -1131,8 +1194,7 @@ def run_case(
         active_timeout = duration + case.params.get("active_timeout", 120)
         done = workers.expect("active-done", active_timeout + 60)
         t_active = max([d["t"] for d in done] + [t_end])
-        t_stop = t_active + args.settle
-        time.sleep(max(0.0, t_stop - time.monotonic()))
+        t_stop = sampler.wait_quiet(t_active + args.settle, t_active + args.quiesce_timeout)
         workers.send("stop")
         loadgen_cpu1 = workers.cpu()
         if case.workload == "cursors":
@@ -1167,6 +1229,10 @@ def run_case(
     answers_err = sum(r["answers_err"] for r in results)
     clients_ok = sum(r["clients_ok"] for r in results)
     notes = outcome.notes
+    if clients_ok == 0:
+        top = errors.most_common(1) or closes.most_common(1)
+        outcome.skipped = f"failed: no client usable ({top[0][0] if top else 'no error seen'})"
+        return outcome
     if case.workload == "cursors":
         summarize_cursors(case, outcome, results, duration, connected)
     elif case.workload == "events":
@@ -1185,7 +1251,7 @@ def run_case(
         notes.append(f"{count}x {message}")
     for message, count in closes.most_common(3):
         notes.append(f"{count}x {message}")
-    if outcome.loadgen_util is not None and outcome.loadgen_util > 0.85:
+    if outcome.loadgen_util is not None and outcome.loadgen_util > 0.7:
         notes.append(
             f"load generator busy {outcome.loadgen_util:.0%} of its cores: it may be the bottleneck here"
         )
@@ -1200,6 +1266,7 @@ def summarize_cursors(
     frames = sum(r["frames"] for r in results)
     dups = sum(r["dups"] for r in results)
     skipped = sum(r["skipped_slots"] for r in results)
+    held = sum(r["held"] for r in results)
     receivers = max(1, connected - 1)
     expected = moves * receivers
     o.rate = states / duration if duration else None
@@ -1220,11 +1287,13 @@ def summarize_cursors(
         f"{moves} moves sent, {states} cursor states received, {per_client:.1f} frames/client/s"
         + (f", {dups} re-sent unchanged (observers)" if dups else "")
         + (f", generator skipped {skipped} slots" if skipped else "")
+        + (f", {held} moves held back (answers pending)" if held else "")
     )
 
 
 def summarize_events(o: Outcome, results: list[dict[str, Any]], duration: float) -> None:
     sent = sum(r.get("sent", 0) for r in results)
+    held = sum(r.get("held", 0) for r in results)
     received = sum(r["received"] for r in results)
     subscribers = sum(r["subscribers_ok"] for r in results)
     dups = sum(r["dups"] for r in results)
@@ -1235,6 +1304,7 @@ def summarize_events(o: Outcome, results: list[dict[str, Any]], duration: float)
     o.notes.append(
         f"{sent} events sent to {subscribers} subscribers, {received} received"
         + (f", {dups} duplicates" if dups else "")
+        + (f", {held} events held back (answers pending)" if held else "")
     )
 
 
@@ -1404,7 +1474,12 @@ def print_table(results: list[tuple[Case, dict[str, Outcome]]], out: Any = sys.s
 def build_cases(args: argparse.Namespace) -> list[Case]:
     workloads = ["cursors", "events", "presence", "idle"] if args.workload == "all" else [args.workload]
     cases: list[Case] = []
-    base = {"settle": args.settle, "final_timeout": args.final_timeout, "sync_timeout": 30.0}
+    base = {
+        "settle": args.settle,
+        "final_timeout": args.final_timeout,
+        "sync_timeout": 30.0,
+        "max_inflight": args.max_inflight,
+    }
     for workload in workloads:
         if workload == "cursors":
             for n in args.clients:
@@ -1504,12 +1579,12 @@ def run_all(args: argparse.Namespace) -> list[tuple[Case, dict[str, Outcome]]]:
                 print(f"[{case.label}] {kind} ...", end=" ", flush=True)
                 env = syncforge_env(workdir, secret_key) if kind == "syncforge" else dict(os.environ)
                 label = f"{kind}-{case.label.replace(' ', '_').replace('/', '_').replace('@', '')}"
-                server = ServerProcess(kind, workdir, env, label)
+                server = ServerProcess(kind, workdir, env, label, profile=args.profile)
                 try:
                     server.start()
                     specs = build_specs(case)
                     rooms = {spec["room"]: spec["room"] for spec in specs}
-                    subscriptions = case_subscriptions(case.workload)
+                    subscriptions = case_subscriptions(case.workload, args)
                     if kind == "syncforge":
                         asyncio.run(account.inspect(server.http_url))
                         missing = [op for op in NEEDS[case.workload] if op not in account.operations]
@@ -1520,14 +1595,11 @@ def run_all(args: argparse.Namespace) -> list[tuple[Case, dict[str, Outcome]]]:
                             print("skipped", flush=True)
                             continue
                         if case.workload == "idle":
-                            subscriptions = [
-                                s
-                                for s, op in (("presence", "roomPresence"), ("cursors", "cursors"))
-                                if op in account.operations
-                            ]
+                            operation = {"presence": "roomPresence", "cursors": "cursors"}
+                            subscriptions = [s for s in subscriptions if operation[s] in account.operations]
                         rooms = asyncio.run(account.prepare(server.http_url, specs))
                     outcome = run_case(case, server, specs, rooms, args, subscriptions)
-                    if case.workload == "idle" and subscriptions != ["presence", "cursors"]:
+                    if case.workload == "idle" and sorted(subscriptions) != ["cursors", "presence"]:
                         outcome.notes.insert(0, f"subscribed to: {', '.join(subscriptions) or 'nothing'}")
                     if kind == "syncforge" and len(account.orgs) > 1:
                         outcome.notes.append(
@@ -1541,11 +1613,14 @@ def run_all(args: argparse.Namespace) -> list[tuple[Case, dict[str, Outcome]]]:
                     print(f"FAILED: {exc}\n{server.log_tail(10)}", flush=True)
                 finally:
                     server.stop()
+                    if summary := server.profile_summary():
+                        summary_path = workdir / f"{label}.profile.txt"
+                        summary_path.write_text(summary)
+                        print(f"    profile: {summary_path}", flush=True)
                     count, lines = server.log_problems()
-                    if count and kind in outcomes:
-                        outcomes[kind].notes.append(
-                            f"server log: {count} warning/error lines, e.g. {lines[0]}"
-                        )
+                    if (count or lines) and kind in outcomes:
+                        outcomes[kind].notes.append(f"server log: {count} warning/error lines")
+                        outcomes[kind].notes.extend(f"server log: {line}" for line in lines)
             results.append((case, outcomes))
     finally:
         if args.keep:
@@ -1555,12 +1630,12 @@ def run_all(args: argparse.Namespace) -> list[tuple[Case, dict[str, Outcome]]]:
     return results
 
 
-def case_subscriptions(workload: str) -> list[str]:
+def case_subscriptions(workload: str, args: argparse.Namespace) -> list[str]:
     return {
         "cursors": ["cursors"],
         "events": ["events"],
         "presence": ["presence"],
-        "idle": ["presence", "cursors"],
+        "idle": args.idle_subscriptions,
     }[workload]
 
 
@@ -1586,15 +1661,33 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--event-rate", type=float, default=100.0, help="events per second from the publisher"
     )
     parser.add_argument("--presence-connections", type=int, default=1000)
-    parser.add_argument("--join-rate", type=float, default=100.0, help="presence joins per second")
+    parser.add_argument("--join-rate", type=float, default=25.0, help="presence joins per second")
     parser.add_argument("--idle-connections", type=int, default=2000)
     parser.add_argument("--idle-room-size", type=int, default=100)
+    parser.add_argument(
+        "--idle-subscriptions",
+        default="presence,cursors",
+        help="what each idle connection subscribes to: presence, cursors, both, or '' for connections only",
+    )
     parser.add_argument(
         "--observers", type=int, default=20, help="cursor clients that parse every frame (latency)"
     )
     parser.add_argument("--settle", type=float, default=2.0, help="seconds counted after the last send")
     parser.add_argument(
+        "--quiesce-timeout",
+        type=float,
+        default=30.0,
+        help="after the last send, the window lasts at least --settle and until the server is quiet, "
+        "at most this many seconds",
+    )
+    parser.add_argument(
         "--final-timeout", type=float, default=10.0, help="seconds to wait for the final cursors"
+    )
+    parser.add_argument(
+        "--max-inflight",
+        type=int,
+        default=10,
+        help="a SyncForge client holds a move or event back while this many answers are pending (0: never)",
     )
     parser.add_argument(
         "--procs", type=int, default=0, help="load generator processes (default: one per free core)"
@@ -1608,17 +1701,28 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--keep", action="store_true", help="keep the work directory (server logs, SQLite file)"
     )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="run SyncForge under cProfile (slower) and write its top functions to the work directory; "
+        "implies --keep",
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.clients = "20"
         args.duration = min(args.duration, 3.0)
         args.event_subscribers = min(args.event_subscribers, 20)
         args.presence_connections = min(args.presence_connections, 100)
+        args.join_rate = max(args.join_rate, 50.0)
         args.idle_connections = min(args.idle_connections, 200)
         args.settle = min(args.settle, 1.0)
         args.final_timeout = min(args.final_timeout, 5.0)
+    args.keep = args.keep or args.profile
     args.clients = [int(n) for n in str(args.clients).split(",") if n.strip()]
     args.servers = [s.strip() for s in args.servers.split(",") if s.strip()]
+    args.idle_subscriptions = [s.strip() for s in args.idle_subscriptions.split(",") if s.strip()]
+    if any(s not in ("presence", "cursors") for s in args.idle_subscriptions):
+        parser.error("--idle-subscriptions: presence and/or cursors")
     for name in args.servers:
         if name not in ("raw", "syncforge"):
             parser.error(f"--servers: unknown server {name!r}")

@@ -25,9 +25,11 @@ class GraphQLWSClient:
         await self.connection.send(json.dumps(message))
 
     async def receive(self, timeout: float = 5.0) -> dict[str, Any]:
-        """The next message that is not a keep-alive ping."""
+        """The next message that is not a keep-alive ping (pings do not extend the timeout)."""
+        deadline = asyncio.get_running_loop().time() + timeout
         while True:
-            message = json.loads(await asyncio.wait_for(self.connection.recv(), timeout))
+            remaining = max(0.0, deadline - asyncio.get_running_loop().time())
+            message = json.loads(await asyncio.wait_for(self.connection.recv(), remaining))
             if message.get("type") != "ping":
                 return message  # type: ignore[no-any-return]
             if self.answer_pings:

@@ -27,7 +27,7 @@ PRESENCE = """subscription($room: UUID!, $presence: JSON, $others: Boolean! = fa
 
 @dataclass
 class RoomSetup:
-    server: LiveServer
+    server: Any  # LiveServer, or any object with `url` and `ws_url`
     dev: Developer
     org_id: str
     room_id: str
@@ -39,9 +39,11 @@ class RoomSetup:
         return await end_user_token(self.backend, user_id, grants, userInfo={"name": user_id, **info})
 
     @asynccontextmanager
-    async def client(self, user_id: str, **info: Any) -> AsyncIterator[GraphQLWSClient]:
+    async def client(self, user_id: str, *, via: Any = None, **info: Any) -> AsyncIterator[GraphQLWSClient]:
+        """A client of this room; `via` another server (process) than the one the room was made on."""
         token = await self.token(user_id, **info)
-        async with graphql_ws(self.server.ws_url, {"apiKey": self.publishable, "token": token}) as ws:
+        url = (via or self.server).ws_url
+        async with graphql_ws(url, {"apiKey": self.publishable, "token": token}) as ws:
             yield ws
 
 

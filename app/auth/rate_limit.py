@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 
@@ -11,6 +12,8 @@ from limits.aio.strategies import MovingWindowRateLimiter
 
 from app.errors import RateLimited
 from app.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 class RateLimits:
@@ -58,7 +61,13 @@ class RateLimits:
 
     async def _hit(self, item: RateLimitItem, *identifiers: str) -> None:
         message = identifiers[-1]
-        if await self._limiter.hit(item, *identifiers[:-1]):
+        try:
+            allowed = await self._limiter.hit(item, *identifiers[:-1])
+        except Exception:
+            # The limit store (Redis) is briefly unreachable: serve rather than refuse everyone.
+            log.warning("rate limit store unavailable; allowing the request", exc_info=True)
+            return
+        if allowed:
             return
         stats = await self._limiter.get_window_stats(item, *identifiers[:-1])
         retry_after = max(1, math.ceil(stats.reset_time - time.time()))

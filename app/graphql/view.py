@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import AsyncGenerator
 from pathlib import Path
@@ -19,6 +20,8 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from app.auth.authenticate import Credentials
 from app.errors import DomainError, ErrorCode
 from app.graphql.context import Context, client_ip, request_id_for
+
+log = logging.getLogger("syncforge.graphql")
 
 GRAPHQL_DIR = Path(__file__).parent
 GRAPHIQL_TEMPLATE = GRAPHQL_DIR / "templates" / "graphiql.html"
@@ -103,6 +106,10 @@ class GraphQLView(GraphQL[Context, None]):
             if response is not None and error.code == ErrorCode.RATE_LIMITED:
                 response.status_code = 429
                 response.headers["Retry-After"] = str(error.extensions["retryAfter"])
+        except Exception:
+            # Answer in GraphQL's shape, with the request id, like any unexpected error.
+            log.exception("authentication failed unexpectedly (request %s)", context.request_id)
+            context.auth_error = DomainError("Internal server error")
 
     async def on_ws_connect(self, context: Context) -> None:
         params = context.connection_params or {}

@@ -63,6 +63,7 @@ class PresenceService:
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
+        self.hub.on_reconnect(self.restore)
         await self.registry.heartbeat(self.process_id, PROCESS_TTL_S)
         self._tasks = [
             asyncio.create_task(self._heartbeat_loop(), name="presence-heartbeat"),
@@ -79,6 +80,15 @@ class PresenceService:
         for connection in list(self._local.values()):
             await self._remove_and_publish(connection.room, connection.entry_id)
         self._local.clear()
+
+    async def restore(self) -> None:
+        """Redis came back empty (it keeps nothing on disk): put this process's entries back and
+        announce them, so every process converges on who is present."""
+        await self.registry.heartbeat(self.process_id, PROCESS_TTL_S)
+        for connection in list(self._local.values()):
+            connection.entry.last_seen = time.time()
+            await self.registry.put(connection.room, connection.entry)
+            await self.hub.publish(channel(connection.room), encode("join", connection.entry))
 
     async def count(self, room_id: uuid.UUID | str) -> int:
         return await self.registry.count(str(room_id))

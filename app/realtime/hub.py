@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Final
 
 from broadcaster._backends.base import BroadcastBackend
@@ -116,6 +116,12 @@ class Hub:
             if not local and self._subscribers.get(key) is local:
                 del self._subscribers[key]
                 await self._backend.unsubscribe(key)
+
+    def on_reconnect(self, callback: Callable[[], Awaitable[None]]) -> None:
+        """Call `callback` after the transport reconnects (Redis restarted), before subscribers
+        are told to resync. The memory transport never reconnects."""
+        if isinstance(self._backend, ResilientRedisBackend):
+            self._backend.on_reconnect.append(callback)
 
     def local_subscribers(self, channel: str) -> int:
         return len(self._subscribers.get(self._prefix + channel, ()))

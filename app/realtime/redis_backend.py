@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 
 from broadcaster._backends.redis import RedisBackend
 from broadcaster._base import Event
@@ -29,6 +30,8 @@ class ResilientRedisBackend(RedisBackend):
         self._url = url
         self._channels: set[str] = set()
         self.reconnects = 0
+        # Run after a reconnect, before the RESYNC events (e.g. presence re-registers itself).
+        self.on_reconnect: list[Callable[[], Awaitable[None]]] = []
 
     async def subscribe(self, channel: str) -> None:
         self._channels.add(channel)
@@ -85,6 +88,16 @@ class ResilientRedisBackend(RedisBackend):
             return False  # still down: back off and try again
         self.reconnects += 1
         log.info("Redis pub/sub reconnected; resubscribed to %d channels", len(channels))
+        for callback in self.on_reconnect:
+            # Other clients' pooled connections may still point at the old server: retry a bit.
+            for attempt in range(5):
+                try:
+                    await callback()
+                    break
+                except Exception:
+                    if attempt == 4:
+                        log.exception("reconnect callback failed")
+                    await asyncio.sleep(0.2)
         for channel in channels:
             await self._queue.put(Event(channel=channel, message=RESYNC))
         return True

@@ -1,0 +1,173 @@
+"""Several API processes on PostgreSQL + Redis: presence, cursors and events cross processes; a
+SIGKILLed process's connections leave; a Redis restart is survived without clients reconnecting."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from app.settings import Settings
+from tests.backends import IS_POSTGRES
+from tests.conftest import free_port
+from tests.realtime import PRESENCE, next_of, run, setup_room
+from tests.test_cursors import CURSORS, MOVE
+from tests.test_room_events import BROADCAST, EVENTS
+
+pytestmark = pytest.mark.skipif(not IS_POSTGRES, reason="several processes share PostgreSQL and Redis")
+
+
+@dataclass
+class Process:
+    port: int
+    popen: subprocess.Popen[bytes]
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/graphql"
+
+
+def _spawn(settings: Settings, redis_url: str, tmp: Path) -> Process:
+    port = free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": settings.database_url,
+        "REDIS_URL": redis_url,
+        "SYNCFORGE_REDIS_NAMESPACE": settings.redis_namespace,
+        "SYNCFORGE_SECRET_KEY": settings.secret_key or "",
+        "SYNCFORGE_PRESENCE_GRACE_S": "1",
+        "SYNCFORGE_LOG_LEVEL": "warning",
+    }
+    popen = subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "serve", "--port", str(port)],
+        cwd=tmp,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                return Process(port, popen)
+        except httpx.TransportError:
+            pass
+        assert popen.poll() is None, "the server process exited"
+        assert time.monotonic() < deadline, "the server process did not start"
+        time.sleep(0.2)
+
+
+@contextmanager
+def _processes(settings: Settings, redis_url: str, tmp: Path, count: int) -> Iterator[list[Process]]:
+    processes = [_spawn(settings, redis_url, tmp) for _ in range(count)]
+    try:
+        yield processes
+    finally:
+        for process in processes:
+            if process.popen.poll() is None:
+                process.popen.terminate()
+                process.popen.wait(timeout=20)
+
+
+async def test_two_processes_share_presence_cursors_and_events_and_survive_a_sigkill(  # type: ignore[no-untyped-def]
+    settings: Settings, session_factory, tmp_path: Path
+) -> None:
+    with _processes(settings, settings.redis_url or "", tmp_path, 2) as (a, b):
+        room = await setup_room(a, session_factory, presence_ttl_s=5)
+        async with room.client("watcher") as watcher, room.client("bob", via=b) as bob:
+            presence = await watcher.subscribe(PRESENCE, {"room": room.room_id})
+            await next_of(watcher, presence)
+            cursors = await watcher.subscribe(CURSORS, {"room": room.room_id})
+            events = await watcher.subscribe(EVENTS, {"room": room.room_id})
+            await next_of(bob, await bob.subscribe(PRESENCE, {"room": room.room_id}))
+            joined = (await next_of(watcher, presence))["roomPresence"]
+            assert [u["userId"] for u in joined["joins"]] == ["bob"]  # from the other process
+
+            await run(bob, MOVE, room=room.room_id, x=3.0, y=4.0)
+            cursor = (await next_of(watcher, cursors))["cursors"]["cursors"][0]
+            assert (cursor["userId"], cursor["x"]) == ("bob", 3.0)
+            await run(bob, BROADCAST, room=room.room_id, type="ping", payload={"n": 1})
+            assert (await next_of(watcher, events))["roomEvents"]["payload"] == {"n": 1}
+
+            b.popen.send_signal(signal.SIGKILL)  # no goodbye from b: its entries must expire
+            b.popen.wait(timeout=10)
+            left = (await next_of(watcher, presence, timeout=20))["roomPresence"]
+            assert [u["userId"] for u in left["leaves"]] == ["bob"]
+
+
+@pytest.mark.skipif(not Path("/usr/bin/redis-server").exists(), reason="needs redis-server")
+async def test_a_redis_restart_resyncs_live_subscriptions(  # type: ignore[no-untyped-def]
+    settings: Settings, session_factory, tmp_path: Path
+) -> None:
+    redis_port = free_port()
+    command = [
+        "redis-server",
+        "--port",
+        str(redis_port),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+    ]
+    redis = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+    try:
+        await _wait_for_redis(redis_port)
+        with _processes(settings, f"redis://127.0.0.1:{redis_port}/0", tmp_path, 2) as (a, b):
+            room = await setup_room(a, session_factory)
+            async with room.client("watcher") as watcher, room.client("bob", via=b) as bob:
+                presence = await watcher.subscribe(PRESENCE, {"room": room.room_id})
+                await next_of(watcher, presence)
+                await next_of(bob, await bob.subscribe(PRESENCE, {"room": room.room_id}))
+                await next_of(watcher, presence)  # bob's join
+
+                redis.terminate()
+                redis.wait(timeout=10)
+                redis = subprocess.Popen(command, stdout=subprocess.DEVNULL)  # empty: it keeps nothing
+                await _wait_for_redis(redis_port)
+
+                # Without reconnecting, the watcher is told to resync and converges on both users.
+                seen: set[str] = set()
+                deadline = time.monotonic() + 20
+                while seen != {"watcher", "bob"}:
+                    assert time.monotonic() < deadline, seen
+                    event = (await next_of(watcher, presence, timeout=20))["roomPresence"]
+                    if event["kind"] == "SYNC":
+                        seen = {u["userId"] for u in event["users"]}
+                    else:
+                        seen |= {u["userId"] for u in event["joins"]}
+                        seen -= {u["userId"] for u in event["leaves"]}
+                # And pub/sub works again: a new arrival on the other process is seen.
+                async with room.client("carol", via=b) as carol:
+                    await next_of(carol, await carol.subscribe(PRESENCE, {"room": room.room_id}))
+                    while True:
+                        event = (await next_of(watcher, presence, timeout=10))["roomPresence"]
+                        if [u["userId"] for u in event["joins"]] == ["carol"]:
+                            break
+    finally:
+        redis.kill()
+        redis.wait(timeout=10)
+
+
+async def _wait_for_redis(port: int) -> None:
+    for _ in range(100):
+        result = subprocess.run(["redis-cli", "-p", str(port), "ping"], capture_output=True)
+        if result.returncode == 0:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("redis did not start")
