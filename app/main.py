@@ -25,6 +25,7 @@ from app.db import create_engine, create_session_factory
 from app.graphql.schema import build_schema
 from app.graphql.view import GRAPHIQL_ASSETS, GRAPHIQL_ASSETS_URL, GraphQLView
 from app.health import healthz, readyz
+from app.presence.recorder import PresenceRecorder
 from app.presence.service import PresenceService
 from app.realtime.hub import Hub
 from app.realtime.presence_registry import MemoryPresenceRegistry, RedisPresenceRegistry
@@ -83,6 +84,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
             stack.push_async_callback(presence.stop)
             cursors = CursorBatcher(hub, idle_after_s=settings.cursor_idle_s)
             stack.push_async_callback(cursors.stop)
+            recorder = PresenceRecorder(
+                session_factory, interval_s=settings.presence_flush_interval_s, max_buffer=100_000
+            )
+            await recorder.start()
+            stack.push_async_callback(recorder.stop)
             app.state.syncforge = AppState(
                 settings=settings,
                 engine=engine,
@@ -96,6 +102,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 authenticator=Authenticator(keys, session_factory, usage, rate_limits),
                 presence=presence,
                 cursors=cursors,
+                recorder=recorder,
             )
             log.info("SyncForge started in %s mode", settings.mode.value)
             yield

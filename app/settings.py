@@ -98,6 +98,8 @@ class Settings(BaseSettings):
     presence_grace_s: float = 5.0
     # A cursor that has not moved for this long is shown idle (FR-5.6).
     cursor_idle_s: float = 30.0
+    # Participants and connection logs are written in one batch this often.
+    presence_flush_interval_s: float = 2.0
 
     # Retention, in days (seed data model: "Data Retention Policies").
     retention_notifications_days: int = 30

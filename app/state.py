@@ -12,6 +12,7 @@ from app.auth.rate_limit import RateLimits
 from app.auth.usage import UsageRecorder
 from app.cursors.batcher import CursorBatcher
 from app.db import UnitOfWork
+from app.presence.recorder import PresenceRecorder
 from app.presence.service import PresenceService
 from app.realtime.hub import Hub
 from app.security.keys import Keys
@@ -33,6 +34,7 @@ class AppState:
     authenticator: Authenticator
     presence: PresenceService
     cursors: CursorBatcher
+    recorder: PresenceRecorder
 
     def unit_of_work(self) -> UnitOfWork:
         return UnitOfWork(self.session_factory)

@@ -147,3 +147,39 @@ async def test_room_limits_and_access(live_server: LiveServer, session_factory) 
     # Presence needs the WebSocket: over HTTP it is a clear BAD_REQUEST.
     error = await room.backend.error(UPDATE, room=room.room_id, p={})
     assert error["extensions"]["code"] == "BAD_REQUEST"
+
+
+async def test_participants_and_connection_logs_are_written_in_batches(  # type: ignore[no-untyped-def]
+    live_server_with, session_factory
+) -> None:
+    from sqlalchemy import func, select
+
+    from app.analytics.models import ConnectionLog
+    from app.rooms.models import Participant, Room
+
+    live_server = await live_server_with(presence_flush_interval_s=3600)  # flushed by the test only
+    recorder = live_server.server.config.app.state.syncforge.recorder
+    room = await setup_room(live_server, session_factory)
+
+    async def rows(model):  # type: ignore[no-untyped-def]
+        async with session_factory() as session:
+            return (await session.execute(select(func.count()).select_from(model))).scalar_one()
+
+    async with room.client("ada") as ada:
+        await next_of(ada, await ada.subscribe(PRESENCE, {"room": room.room_id, "presence": {"tab": 1}}))
+        async with room.client("bob") as bob:
+            op = await bob.subscribe(PRESENCE, {"room": room.room_id})
+            await next_of(bob, op)
+            await run(bob, LEAVE, room=room.room_id)
+        assert await rows(Participant) == 0  # nothing is written per event...
+        assert await recorder.flush() == 3  # ...but in one batch: 2 connects, 1 disconnect
+    async with session_factory() as session:
+        participants = list((await session.execute(select(Participant))).scalars())
+        kinds = sorted(e.value for e in (await session.execute(select(ConnectionLog.event_type))).scalars())
+        active = (await session.execute(select(Room.last_active_at))).scalar_one()
+    assert len(participants) == 2 and all(p.end_user_id is not None for p in participants)
+    assert sorted(p.disconnected_at is None for p in participants) == [False, True]
+    assert {p.connection_id for p in participants} and any(
+        p.presence_data == {"tab": 1} for p in participants
+    )
+    assert kinds == ["connect", "connect", "disconnect"] and active is not None

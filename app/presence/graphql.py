@@ -20,11 +20,13 @@ from starlette.websockets import WebSocketState
 from strawberry.scalars import JSON
 
 from app.auth.policy import Action
+from app.auth.principal import Developer, EndUserClient
 from app.errors import BadRequest, NotFound, RoomFull, ValidationFailed
 from app.graphql.context import Info
 from app.graphql.view import set_keepalive
 from app.presence import service as presence_service
 from app.presence.identity import presence_identity
+from app.presence.recorder import PresenceRecorder, Who
 from app.realtime.hub import Subscriber
 from app.realtime.presence_registry import PresenceEntry
 from app.realtime.redis_backend import RESYNC
@@ -126,6 +128,17 @@ class Joined:
     left: bool = False
 
 
+def _who(context: Any) -> Who:
+    principal = context.principal
+    client = context.client
+    return Who(
+        user_id=principal.user_id if isinstance(principal, Developer) else None,
+        end_user_id=principal.end_user_id if isinstance(principal, EndUserClient) else None,
+        ip=client.ip,
+        user_agent=client.user_agent,
+    )
+
+
 def _activity(websocket: Any) -> Any:
     return lambda: getattr(websocket.state, "last_activity", time.time())
 
@@ -162,7 +175,7 @@ class PresenceSubscription:
         async with context.state.hub.subscribe(presence_service.channel(room_key)) as mailbox:
             if room_is_full(await service.count(room_key), room):
                 raise RoomFull(f"the room is full ({room.max_participants} participants)")
-            entry = await service.join(
+            entry, resumed = await service.join(
                 room_key,
                 user_id=user_id,
                 info=user_info,
@@ -172,6 +185,11 @@ class PresenceSubscription:
                 last_activity=_activity(websocket),
             )
             joined = context.presence[room_key] = Joined(entry.entry_id, mailbox)
+            who = _who(context)
+            recorder: PresenceRecorder = context.state.recorder
+            participant_id = recorder.connected(
+                room.id, context.connection_id, who, metadata, resumed=resumed
+            )
             skip_user = user_id if others else None
             try:
                 state = await service.entries(room_key)
@@ -211,6 +229,7 @@ class PresenceSubscription:
                         updates=group if op == "update" else [],
                     )
             finally:
+                recorder.disconnected(room.id, participant_id, context.connection_id, who)
                 context.presence.pop(room_key, None)
                 if not joined.left:
                     dropped = websocket.application_state == WebSocketState.DISCONNECTED or (

@@ -106,7 +106,8 @@ class PresenceService:
         presence: dict[str, Any],
         ttl_s: float,
         last_activity: Callable[[], float],
-    ) -> PresenceEntry:
+    ) -> tuple[PresenceEntry, bool]:
+        """Join, or take over this user's entry that is within its grace period (then True)."""
         now = time.time()
         taken_over = await self._take_over(room, user_id)
         if taken_over is not None:
@@ -137,7 +138,7 @@ class PresenceService:
             await self.registry.put(room, entry)
             await self.hub.publish(channel(room), encode("join", entry))
         self._local[(room, entry.entry_id)] = LocalConnection(room, entry, last_activity)
-        return entry
+        return entry, taken_over is not None
 
     async def _take_over(self, room: str, user_id: str) -> PresenceEntry | None:
         for entry in await self.registry.entries(room):

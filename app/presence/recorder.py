@@ -1,0 +1,149 @@
+"""Durable traces of presence (participants, connection_logs), written in batches off the hot path.
+
+Joins and leaves only append to an in-memory buffer; a background task writes what accumulated
+in one transaction every `interval_s`, and at shutdown. The buffer is bounded: past its size the
+oldest traces are dropped (and counted), never memory grown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.analytics.models import ConnectionEventType, ConnectionLog
+from app.db.types import utcnow
+from app.rooms.models import Participant, Room
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Who:
+    """Who is connecting, as the database knows them."""
+
+    user_id: uuid.UUID | None = None  # a developer
+    end_user_id: uuid.UUID | None = None  # an end-user of the developer's app
+    ip: str | None = None
+    user_agent: str | None = None
+
+
+@dataclass
+class _Trace:
+    kind: str  # connect | reconnect | disconnect
+    room_id: uuid.UUID
+    participant_id: uuid.UUID
+    connection_id: str
+    who: Who
+    at: datetime = field(default_factory=utcnow)
+    presence: dict[str, Any] = field(default_factory=dict)
+
+
+class PresenceRecorder:
+    def __init__(
+        self, session_factory: async_sessionmaker[AsyncSession], *, interval_s: float, max_buffer: int
+    ) -> None:
+        self._session_factory = session_factory
+        self._interval_s = interval_s
+        self._buffer: deque[_Trace] = deque(maxlen=max_buffer)
+        self.dropped = 0
+        self._task: asyncio.Task[None] | None = None
+
+    def _append(self, trace: _Trace) -> None:
+        if len(self._buffer) == self._buffer.maxlen:
+            self.dropped += 1
+        self._buffer.append(trace)
+
+    def connected(
+        self, room_id: uuid.UUID, connection_id: str, who: Who, presence: dict[str, Any], *, resumed: bool
+    ) -> uuid.UUID:
+        participant_id = uuid.uuid4()
+        kind = "reconnect" if resumed else "connect"
+        self._append(_Trace(kind, room_id, participant_id, connection_id, who, presence=presence))
+        return participant_id
+
+    def disconnected(
+        self, room_id: uuid.UUID, participant_id: uuid.UUID, connection_id: str, who: Who
+    ) -> None:
+        self._append(_Trace("disconnect", room_id, participant_id, connection_id, who))
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="presence-recorder")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self.flush()
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self._interval_s)
+            await self.flush()
+
+    async def flush(self) -> int:
+        """Write every buffered trace in one transaction; returns how many."""
+        traces = list(self._buffer)
+        self._buffer.clear()
+        if not traces:
+            return 0
+        try:
+            async with self._session_factory() as session:
+                await self._write(session, traces)
+                await session.commit()
+        except Exception:
+            log.exception("writing %d presence traces failed; they are dropped", len(traces))
+            return 0
+        return len(traces)
+
+    async def _write(self, session: AsyncSession, traces: list[_Trace]) -> None:
+        last_active: dict[uuid.UUID, datetime] = {}
+        for trace in traces:
+            last_active[trace.room_id] = trace.at
+            who = trace.who
+            if trace.kind in ("connect", "reconnect"):
+                session.add(
+                    Participant(
+                        id=trace.participant_id,
+                        room_id=trace.room_id,
+                        user_id=who.user_id,
+                        end_user_id=who.end_user_id,
+                        connection_id=trace.connection_id,
+                        connected_at=trace.at,
+                        last_seen_at=trace.at,
+                        ip_address=who.ip,
+                        user_agent=(who.user_agent or "")[:300] or None,
+                        presence_data=trace.presence,
+                    )
+                )
+            session.add(
+                ConnectionLog(
+                    room_id=trace.room_id,
+                    user_id=who.user_id,
+                    end_user_id=who.end_user_id,
+                    event_type=ConnectionEventType(trace.kind),
+                    connection_id=trace.connection_id,
+                    ip_address=who.ip,
+                    user_agent=(who.user_agent or "")[:300] or None,
+                    inserted_at=trace.at,
+                )
+            )
+        await session.flush()  # the participants exist before their disconnects update them
+        for trace in traces:
+            if trace.kind == "disconnect":
+                await session.execute(
+                    update(Participant)
+                    .where(Participant.id == trace.participant_id)
+                    .values(disconnected_at=trace.at, last_seen_at=trace.at)
+                )
+        for room_id, at in last_active.items():
+            await session.execute(update(Room).where(Room.id == room_id).values(last_active_at=at))
