@@ -77,6 +77,36 @@ def cmd_worker(args: argparse.Namespace) -> None:
     jobs.close()
 
 
+def cmd_scheduler(args: argparse.Namespace) -> None:
+    from app.preflight import check_dependencies
+    from workers.broker import JobQueue
+    from workers.scheduler import build_scheduler
+
+    settings = load_settings()
+    if not settings.redis_url:
+        raise ConfigError(
+            "REDIS_URL: required by `syncforge scheduler` (in the embedded default, "
+            "`syncforge serve` schedules jobs itself)"
+        )
+    _configure_logging(settings)
+    asyncio.run(check_dependencies(settings))
+
+    async def run() -> None:
+        jobs = JobQueue(settings)
+        scheduler = build_scheduler(jobs, settings)
+        scheduler.start()
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        log.info("scheduler running: %s", ", ".join(job.id for job in scheduler.get_jobs()))
+        await stop.wait()
+        scheduler.shutdown(wait=False)
+        jobs.close()
+
+    asyncio.run(run())
+
+
 def cmd_migrate(args: argparse.Namespace) -> None:
     from app.db.migrate import downgrade, upgrade
     from app.preflight import check_database
@@ -170,6 +200,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     worker.add_argument("--threads", type=int, help="worker threads (default SYNCFORGE_WORKER_THREADS)")
     worker.set_defaults(handler=cmd_worker)
+
+    scheduler = sub.add_parser(
+        "scheduler",
+        help="enqueue periodic jobs (production mode; run exactly one)",
+        description="Enqueue periodic jobs (room archiving, retention) on the Redis queue.",
+    )
+    scheduler.set_defaults(handler=cmd_scheduler)
 
     migrate = sub.add_parser(
         "migrate",

@@ -34,6 +34,7 @@ from app.security.keys import load_keys
 from app.settings import Settings, load_settings
 from app.state import AppState
 from workers.broker import JobQueue
+from workers.scheduler import build_scheduler
 
 log = logging.getLogger("syncforge")
 
@@ -70,6 +71,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 # Embedded default: this process is also the worker.
                 worker = jobs.start_worker()
                 stack.callback(worker.stop)
+            if settings.runs_embedded_scheduler:
+                scheduler = build_scheduler(jobs, settings)
+                scheduler.start()
+                stack.callback(scheduler.shutdown, wait=False)
             session_factory = create_session_factory(engine)
             usage = UsageRecorder(session_factory, settings.usage_flush_interval_s)
             await usage.start()
@@ -85,7 +90,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
             cursors = CursorBatcher(hub, idle_after_s=settings.cursor_idle_s)
             stack.push_async_callback(cursors.stop)
             recorder = PresenceRecorder(
-                session_factory, interval_s=settings.presence_flush_interval_s, max_buffer=100_000
+                session_factory,
+                interval_s=settings.presence_flush_interval_s,
+                max_buffer=100_000,
+                live_rooms=presence.local_rooms,
             )
             await recorder.start()
             stack.push_async_callback(recorder.stop)

@@ -101,6 +101,14 @@ class Settings(BaseSettings):
     # Participants and connection logs are written in one batch this often.
     presence_flush_interval_s: float = 2.0
 
+    # --- Periodic jobs --------------------------------------------------------------------
+    room_idle_archive_days: float = 30.0  # rooms empty for longer are archived (FR-3.6)
+    room_archive_check_s: float = 3600.0
+    purge_interval_s: float = 6 * 3600.0
+    # Run the scheduler inside `serve` (default in the embedded mode; in production run one
+    # `syncforge scheduler` process instead).
+    embedded_scheduler: bool | None = None
+
     # Retention, in days (seed data model: "Data Retention Policies").
     retention_notifications_days: int = 30
     retention_connection_logs_days: int = 30
@@ -142,6 +150,10 @@ class Settings(BaseSettings):
     @property
     def should_auto_migrate(self) -> bool:
         return self.is_sqlite if self.auto_migrate is None else self.auto_migrate
+
+    @property
+    def runs_embedded_scheduler(self) -> bool:
+        return self.mode == Mode.EMBEDDED if self.embedded_scheduler is None else self.embedded_scheduler
 
     @property
     def sqlite_path(self) -> Path | None:

@@ -10,8 +10,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import uuid
 from collections import deque
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -24,6 +26,8 @@ from app.db.types import utcnow
 from app.rooms.models import Participant, Room
 
 log = logging.getLogger(__name__)
+
+TOUCH_EVERY_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -49,9 +53,16 @@ class _Trace:
 
 class PresenceRecorder:
     def __init__(
-        self, session_factory: async_sessionmaker[AsyncSession], *, interval_s: float, max_buffer: int
+        self,
+        session_factory: async_sessionmaker[AsyncSession],
+        *,
+        interval_s: float,
+        max_buffer: int,
+        live_rooms: Callable[[], Iterable[str]] = tuple,
     ) -> None:
         self._session_factory = session_factory
+        self._live_rooms = live_rooms
+        self._last_touch = 0.0
         self._interval_s = interval_s
         self._buffer: deque[_Trace] = deque(maxlen=max_buffer)
         self.dropped = 0
@@ -94,6 +105,7 @@ class PresenceRecorder:
         """Write every buffered trace in one transaction; returns how many."""
         traces = list(self._buffer)
         self._buffer.clear()
+        await self._touch_live_rooms()
         if not traces:
             return 0
         try:
@@ -104,6 +116,23 @@ class PresenceRecorder:
             log.exception("writing %d presence traces failed; they are dropped", len(traces))
             return 0
         return len(traces)
+
+    async def _touch_live_rooms(self) -> None:
+        """Occupied rooms stay active (not archived as idle), refreshed once a minute."""
+        if time.monotonic() - self._last_touch < TOUCH_EVERY_S:
+            return
+        self._last_touch = time.monotonic()
+        rooms = [uuid.UUID(room) for room in self._live_rooms()]
+        if not rooms:
+            return
+        try:
+            async with self._session_factory() as session:
+                await session.execute(
+                    update(Room).where(Room.id.in_(rooms)).values(last_active_at=utcnow())  # type: ignore[attr-defined]
+                )
+                await session.commit()
+        except Exception:
+            log.warning("marking occupied rooms active failed", exc_info=True)
 
     async def _write(self, session: AsyncSession, traces: list[_Trace]) -> None:
         last_active: dict[uuid.UUID, datetime] = {}

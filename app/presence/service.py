@@ -90,6 +90,10 @@ class PresenceService:
             await self.registry.put(connection.room, connection.entry)
             await self.hub.publish(channel(connection.room), encode("join", connection.entry))
 
+    def local_rooms(self) -> set[str]:
+        """Rooms in which this process holds connections now."""
+        return {room for room, _ in self._local}
+
     async def count(self, room_id: uuid.UUID | str) -> int:
         return await self.registry.count(str(room_id))
 
