@@ -31,7 +31,8 @@ class Case:
     name: str
     document: str
     variables: Callable[[Victim], dict[str, Any]]
-    websocket: bool = False  # also (or only, for subscriptions) run over graphql-transport-ws
+    websocket: bool = False  # also run over graphql-transport-ws
+    http: bool = True  # False for subscriptions and connection-bound mutations
 
 
 CASES: list[Case] = [
@@ -130,5 +131,40 @@ CASES += [
         "rooms search",
         'query($v: UUID!) { rooms(organizationId: $v, search: "secret") { edges { node { id } } } }',
         lambda v: {"v": v.org_id},
+    ),
+    # Realtime (issue 4): joining, cursors and events are refused before anything is sent.
+    Case(
+        "room presence",
+        "subscription($v: UUID!) { roomPresence(roomId: $v) { kind users { userId } } }",
+        lambda v: {"v": v.room_id},
+        websocket=True,
+        http=False,
+    ),
+    Case(
+        "cursors",
+        "subscription($v: UUID!) { cursors(roomId: $v) { cursors { x } } }",
+        lambda v: {"v": v.room_id},
+        websocket=True,
+        http=False,
+    ),
+    Case(
+        "room events",
+        "subscription($v: UUID!) { roomEvents(roomId: $v) { type } }",
+        lambda v: {"v": v.room_id},
+        websocket=True,
+        http=False,
+    ),
+    Case(
+        "move cursor",
+        "mutation($v: UUID!) { moveCursor(roomId: $v, x: 1, y: 2) }",
+        lambda v: {"v": v.room_id},
+        websocket=True,
+        http=False,
+    ),
+    Case(
+        "broadcast event",
+        'mutation($v: UUID!) { broadcastEvent(roomId: $v, type: "x", payload: {}) }',
+        lambda v: {"v": v.room_id},
+        websocket=True,
     ),
 ]

@@ -78,13 +78,14 @@ async def test_foreign_credentials_never_see_or_touch_another_organization(  # t
         victim = await _victim(anon, session_factory)
         credentials = await _attacker_credentials(anon, kind)
         attacker = anon.with_headers(**credentials["headers"])
-        for case in CASES:
+        for case in (c for c in CASES if c.http):
             _assert_refused(case, kind, await attacker.raw(case.document, **case.variables(victim)))
         async with graphql_ws(live_server.ws_url, credentials["ws"]) as ws:
             for case in (c for c in CASES if c.websocket):
                 op = await ws.subscribe(case.document, case.variables(victim))
                 message = await ws.receive()
-                assert message["id"] == op
+                while message.get("id") != op or message["type"] == "complete":
+                    message = await ws.receive()
                 body = message["payload"] if message["type"] == "next" else {"errors": message["payload"]}
                 _assert_refused(case, kind + " (ws)", body)
         # And nothing changed for the victim.
