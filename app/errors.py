@@ -15,6 +15,7 @@ class ErrorCode(StrEnum):
     PLAN_LIMIT_EXCEEDED = "PLAN_LIMIT_EXCEEDED"
     CONFLICT = "CONFLICT"
     ROOM_FULL = "ROOM_FULL"
+    SUBSCRIBER_LAGGING = "SUBSCRIBER_LAGGING"
     INTERNAL_ERROR = "INTERNAL_ERROR"
     # GraphQL-level failures: the document does not parse or does not validate against the schema.
     GRAPHQL_PARSE_FAILED = "GRAPHQL_PARSE_FAILED"
@@ -78,3 +79,9 @@ class BadRequest(DomainError):
 
 class RoomFull(DomainError):
     code = ErrorCode.ROOM_FULL
+
+
+class SubscriberLagging(DomainError):
+    """A subscription fell so far behind that events were dropped and cannot be resent."""
+
+    code = ErrorCode.SUBSCRIBER_LAGGING

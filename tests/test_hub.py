@@ -6,6 +6,7 @@ import asyncio
 import uuid
 
 from app.realtime.hub import Hub
+from app.realtime.redis_backend import RESYNC
 from app.settings import Settings
 
 
@@ -49,3 +50,20 @@ async def test_publish_reaches_subscribers_of_that_channel_only(settings: Settin
         if listener is not publisher:
             await listener.stop()
     assert publisher.backend == ("redis" if settings.redis_url else "memory")
+
+
+async def test_a_slow_subscriber_is_bounded_and_told_to_resync(settings: Settings) -> None:
+    hub = Hub.from_settings(settings)
+    await hub.start()
+    try:
+        async with hub.subscribe("room:slow", maxsize=5) as slow, hub.subscribe("room:slow") as fast:
+            await asyncio.sleep(0.1)
+            for i in range(50):
+                await hub.publish("room:slow", str(i))
+            received = [await asyncio.wait_for(fast.get(), 5) for _ in range(50)]
+            assert received == [str(i) for i in range(50)]  # the fast one is not held back
+            # The slow one never held more than 5: it got RESYNC and whatever came after it.
+            pending = slow.drain()
+            assert len(pending) <= 5 and RESYNC in pending and slow.overflows > 0
+    finally:
+        await hub.stop()

@@ -11,7 +11,7 @@ import strawberry
 from strawberry.scalars import JSON
 
 from app.auth.policy import Action
-from app.errors import ValidationFailed
+from app.errors import SubscriberLagging, ValidationFailed
 from app.graphql.context import Info
 from app.presence.identity import presence_identity
 from app.realtime.redis_backend import RESYNC
@@ -67,7 +67,12 @@ class BroadcastSubscription:
         async with info.context.state.hub.subscribe(channel(ticket.room_id)) as mailbox:
             async for message in mailbox:
                 if message == RESYNC:
-                    continue  # ephemeral events are not replayed
+                    if mailbox.overflows:
+                        # Events cannot be coalesced or replayed: say so rather than skip silently.
+                        raise SubscriberLagging(
+                            "this subscription fell behind and missed events; resubscribe"
+                        )
+                    continue  # a Redis reconnect: ephemeral events are not replayed
                 event = json.loads(message)
                 if event["sender_connection_id"] != own:
                     yield RoomEvent(**event)
