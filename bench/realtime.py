@@ -1267,6 +1267,12 @@ def summarize_cursors(
     dups = sum(r["dups"] for r in results)
     skipped = sum(r["skipped_slots"] for r in results)
     held = sum(r["held"] for r in results)
+    slots = duration / (TICK_S / MOVE_SLOTS)
+    if skipped > 0.01 * slots:
+        o.notes.append(
+            f"the load generator fell behind its schedule ({skipped} of {slots:.0f} move slots skipped): "
+            "it may be the bottleneck here"
+        )
     receivers = max(1, connected - 1)
     expected = moves * receivers
     o.rate = states / duration if duration else None

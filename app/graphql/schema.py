@@ -14,6 +14,7 @@ from strawberry.extensions import (
     MaxTokensLimiter,
     QueryDepthLimiter,
     SchemaExtension,
+    ValidationCache,
 )
 
 from app.accounts.graphql import AccountsMutation, AccountsQuery
@@ -53,6 +54,10 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     extensions: list[Callable[[], SchemaExtension]] = [
         CodedErrors,
         Gates,
+        # Clients send the same few operations again and again (cursor moves 20 times a second):
+        # validate each distinct document once. (ParserCache would also help, but it bypasses the
+        # coding of syntax errors; see the realtime issue's note.)
+        lambda: ValidationCache(maxsize=1024),
         lambda: QueryDepthLimiter(max_depth=settings.max_query_depth),
         lambda: MaxTokensLimiter(max_token_count=settings.max_query_tokens),
         lambda: MaxAliasesLimiter(max_alias_count=settings.max_query_aliases),
