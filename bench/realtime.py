@@ -1659,7 +1659,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--clients", default="100,200,500", help="cursor room sizes, comma-separated")
     parser.add_argument("--duration", type=float, default=10.0, help="seconds of moves / events per case")
     parser.add_argument(
-        "--quick", action="store_true", help="everything scaled down: about a minute in total"
+        "--quick", action="store_true", help="everything scaled down: about 1.5 minutes in total"
     )
     parser.add_argument("--servers", default="raw,syncforge", help="which servers, comma-separated")
     parser.add_argument("--event-subscribers", type=int, default=200)
@@ -1696,7 +1696,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="a SyncForge client holds a move or event back while this many answers are pending (0: never)",
     )
     parser.add_argument(
-        "--procs", type=int, default=0, help="load generator processes (default: one per free core)"
+        "--procs",
+        type=int,
+        default=0,
+        help="load generator processes; 0: one per core the server does not use",
     )
     parser.add_argument(
         "--client-deflate",

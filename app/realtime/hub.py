@@ -88,7 +88,11 @@ class Hub:
             self._listener.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._listener
-        await self._backend.disconnect()
+        try:
+            async with asyncio.timeout(10):
+                await self._backend.disconnect()
+        except TimeoutError:
+            log.warning("pub/sub transport did not close within 10 s; abandoned")
 
     async def publish(self, channel: str, message: str) -> None:
         """Serialized once by the caller; delivered once to each process subscribed to `channel`."""

@@ -33,6 +33,18 @@ class ResilientRedisBackend(RedisBackend):
         # Run after a reconnect, before the RESYNC events (e.g. presence re-registers itself).
         self.on_reconnect: list[Callable[[], Awaitable[None]]] = []
 
+    async def disconnect(self) -> None:
+        # Stop the listener before closing what it reads from (broadcaster closes first, and a
+        # close can then wait on the listener's read), and never wait forever on a dead server.
+        if self._listener is not None:
+            self._listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._listener
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(5):
+                await self._pubsub.aclose()
+                await self._conn.aclose()
+
     async def subscribe(self, channel: str) -> None:
         self._channels.add(channel)
         try:
