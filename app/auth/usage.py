@@ -6,8 +6,6 @@ key that was used since the last flush.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import uuid
 from datetime import datetime
@@ -17,16 +15,16 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.accounts.models import ApiKey
 from app.db.types import utcnow
+from app.periodic_flush import PeriodicFlush
 
 log = logging.getLogger(__name__)
 
 
-class UsageRecorder:
+class UsageRecorder(PeriodicFlush):
     def __init__(self, session_factory: async_sessionmaker[AsyncSession], interval_s: float) -> None:
+        super().__init__(interval_s, "api-key-usage-flush")
         self._session_factory = session_factory
-        self._interval_s = interval_s
         self._pending: dict[uuid.UUID, tuple[int, datetime]] = {}
-        self._task: asyncio.Task[None] | None = None
 
     def record(self, api_key_id: uuid.UUID) -> None:
         count, _ = self._pending.get(api_key_id, (0, utcnow()))
@@ -54,18 +52,3 @@ class UsageRecorder:
             log.exception("flushing API key usage failed")
             return 0
         return len(pending)
-
-    async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="api-key-usage-flush")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        await self.flush()
-
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self._interval_s)
-            await self.flush()

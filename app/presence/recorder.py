@@ -7,8 +7,6 @@ oldest traces are dropped (and counted), never memory grown.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import time
 import uuid
@@ -23,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.analytics.models import ConnectionEventType, ConnectionLog
 from app.db.types import utcnow
+from app.periodic_flush import PeriodicFlush
 from app.rooms.models import Participant, Room
 
 log = logging.getLogger(__name__)
@@ -51,7 +50,7 @@ class _Trace:
     presence: dict[str, Any] = field(default_factory=dict)
 
 
-class PresenceRecorder:
+class PresenceRecorder(PeriodicFlush):
     def __init__(
         self,
         session_factory: async_sessionmaker[AsyncSession],
@@ -60,13 +59,12 @@ class PresenceRecorder:
         max_buffer: int,
         live_rooms: Callable[[], Iterable[str]] = tuple,
     ) -> None:
+        super().__init__(interval_s, "presence-recorder")
         self._session_factory = session_factory
         self._live_rooms = live_rooms
         self._last_touch = 0.0
-        self._interval_s = interval_s
         self._buffer: deque[_Trace] = deque(maxlen=max_buffer)
         self.dropped = 0
-        self._task: asyncio.Task[None] | None = None
 
     def _append(self, trace: _Trace) -> None:
         if len(self._buffer) == self._buffer.maxlen:
@@ -85,21 +83,6 @@ class PresenceRecorder:
         self, room_id: uuid.UUID, participant_id: uuid.UUID, connection_id: str, who: Who
     ) -> None:
         self._append(_Trace("disconnect", room_id, participant_id, connection_id, who))
-
-    async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="presence-recorder")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        await self.flush()
-
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self._interval_s)
-            await self.flush()
 
     async def flush(self) -> int:
         """Write every buffered trace in one transaction; returns how many."""
