@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import signal
 import sys
@@ -41,8 +42,11 @@ def cmd_serve(args: argparse.Namespace) -> None:
     if settings.should_auto_migrate:
         upgrade(settings)
     log.info("GraphiQL at http://%s:%s/graphql", settings.host, settings.port)
+    # Fewer, larger young-generation collections: a realtime server allocates constantly, and
+    # the default (every 700 net allocations) spent ~3x longer collecting in the cursor benchmark.
+    gc.set_threshold(20_000, 20, 20)
     uvicorn.run(
-        create_app(settings),
+        create_app(settings, freeze_gc=True),
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level.lower(),
@@ -50,6 +54,9 @@ def cmd_serve(args: argparse.Namespace) -> None:
         ws_max_size=settings.max_request_bytes,
         # Per-message deflate costs ~5x fan-out capacity and ~37 KiB per idle connection.
         ws_per_message_deflate=False,
+        # Keepalive is graphql-transport-ws pings from one loop (app/graphql/ws/keepalive.py),
+        # not a protocol-level timer per connection.
+        ws_ping_interval=None,
     )
 
 

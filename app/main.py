@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 from collections.abc import AsyncIterator
+from typing import Any
 
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
@@ -16,20 +18,28 @@ from starlette.middleware import Middleware
 from starlette.responses import RedirectResponse
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
+from starlette.types import Receive, Scope, Send
 
 from app.auth.authenticate import Authenticator
+from app.auth.key_cache import KeyCache
 from app.auth.rate_limit import RateLimits
 from app.auth.usage import UsageRecorder
-from app.cursors.batcher import CursorBatcher
+from app.cursors.feed import CursorRooms
 from app.db import create_engine, create_session_factory
-from app.graphql.schema import build_schema
+from app.graphql.schema import build_schema, hot_fields
 from app.graphql.view import GRAPHIQL_ASSETS, GRAPHIQL_ASSETS_URL, GraphQLView
+from app.graphql.ws.keepalive import Pinger
+from app.graphql.ws.plans import PlanCache
 from app.health import healthz, readyz
+from app.presence.event_feed import RoomEventFeed
 from app.presence.recorder import PresenceRecorder
 from app.presence.service import PresenceService
+from app.realtime.feeds import Feeds
 from app.realtime.hub import Hub
 from app.realtime.presence_registry import MemoryPresenceRegistry, RedisPresenceRegistry
+from app.realtime.room_watch import RoomWatch
 from app.request_limits import MaxBodySize
+from app.rooms.cache import RoomCache
 from app.security.keys import load_keys
 from app.settings import Settings, load_settings
 from app.state import AppState
@@ -39,10 +49,13 @@ from workers.scheduler import build_scheduler
 log = logging.getLogger("syncforge")
 
 
-def create_app(settings: Settings | None = None) -> Starlette:
+def create_app(settings: Settings | None = None, *, freeze_gc: bool = False) -> Starlette:
+    """`freeze_gc` (the serve command): once started, move every object to the collector's
+    permanent generation, so full collections only walk what serving allocates."""
     settings = settings or load_settings()
     keys = load_keys(settings)
-    graphql = GraphQLView(build_schema(settings))
+    schema = build_schema(settings)
+    graphql = GraphQLView(schema, PlanCache(schema, hot_fields(), settings))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -84,11 +97,29 @@ def create_app(settings: Settings | None = None) -> Starlette:
             registry = (
                 RedisPresenceRegistry(redis, settings.redis_namespace) if redis else MemoryPresenceRegistry()
             )
+            key_cache = KeyCache(hub, settings.api_key_cache_ttl_s)
+            await key_cache.start()
+            stack.push_async_callback(key_cache.stop)
+            rooms = RoomCache(session_factory, hub, settings.room_cache_ttl_s)
+            await rooms.start()
+            stack.push_async_callback(rooms.stop)
             presence = PresenceService(registry, hub, grace_s=settings.presence_grace_s)
             await presence.start()
             stack.push_async_callback(presence.stop)
-            cursors = CursorBatcher(hub, idle_after_s=settings.cursor_idle_s)
+            cursors = CursorRooms(hub, process_id=presence.process_id, idle_after_s=settings.cursor_idle_s)
             stack.push_async_callback(cursors.stop)
+            event_feeds: Feeds[RoomEventFeed] = Feeds(lambda room: RoomEventFeed(hub, room))
+            stack.push_async_callback(event_feeds.stop)
+            watch = RoomWatch(
+                rooms,
+                lambda room: _streams(presence.feeds.get(room)),
+                lambda room: _streams(cursors.get(room)),
+                lambda room: _streams(event_feeds.get(room)),
+            )
+            stack.push_async_callback(watch.stop)
+            pinger = Pinger(settings.ws_keepalive_s)
+            pinger.start()
+            stack.push_async_callback(pinger.stop)
             recorder = PresenceRecorder(
                 session_factory,
                 interval_s=settings.presence_flush_interval_s,
@@ -107,12 +138,18 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 keys=keys,
                 usage=usage,
                 rate_limits=rate_limits,
-                authenticator=Authenticator(keys, session_factory, usage, rate_limits),
+                authenticator=Authenticator(keys, session_factory, usage, rate_limits, key_cache),
                 presence=presence,
                 cursors=cursors,
+                event_feeds=event_feeds,
                 recorder=recorder,
+                rooms=rooms,
+                pinger=pinger,
             )
             log.info("SyncForge started in %s mode", settings.mode.value)
+            if freeze_gc:
+                gc.collect()
+                gc.freeze()
             yield
 
     async def index(request: object) -> RedirectResponse:
@@ -126,8 +163,30 @@ def create_app(settings: Settings | None = None) -> Starlette:
         WebSocketRoute("/graphql", graphql),
         Mount(GRAPHIQL_ASSETS_URL, StaticFiles(directory=GRAPHIQL_ASSETS, check_dir=False)),
     ]
-    return Starlette(
+    return SyncForgeApp(
+        graphql,
         routes=routes,
         lifespan=lifespan,
         middleware=[Middleware(MaxBodySize, max_bytes=settings.max_request_bytes)],
     )
+
+
+def _streams(feed: Any) -> list[Any]:
+    return list(feed.audience.streams()) if feed is not None else []
+
+
+class SyncForgeApp(Starlette):
+    """Starlette, but GraphQL WebSocket connections go straight to the GraphQL view: the
+    middleware and routing frames would otherwise stay on the stack of every idle connection
+    for its whole life (about 5 KiB each; the issue's budget is 25 KiB per connection)."""
+
+    def __init__(self, graphql: GraphQLView, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._graphql = graphql
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket" and scope["path"] == "/graphql":
+            scope["app"] = self
+            await self._graphql(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)

@@ -88,6 +88,8 @@ class Settings(BaseSettings):
     max_query_tokens: int = 3000
     max_query_aliases: int = 30
     max_request_bytes: int = 1_000_000
+    # Keys found are cached per process this long (revocations evict them everywhere at once).
+    api_key_cache_ttl_s: float = 10.0
     # How often API key usage counters are written (one UPDATE per key per flush).
     usage_flush_interval_s: float = 5.0
 
@@ -100,6 +102,11 @@ class Settings(BaseSettings):
     cursor_idle_s: float = 30.0
     # Participants and connection logs are written in one batch this often.
     presence_flush_interval_s: float = 2.0
+    # Frames waiting for one slow socket, at most; past that its streams are resynced or ended.
+    ws_outbox_max_frames: int = 256
+    ws_outbox_max_bytes: int = 1 << 20
+    # Realtime operations read rooms from a per-process cache (changes evict it at once).
+    room_cache_ttl_s: float = 10.0
 
     # --- Periodic jobs --------------------------------------------------------------------
     room_idle_archive_days: float = 30.0  # rooms empty for longer are archived (FR-3.6)

@@ -10,11 +10,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from app.auth.authenticate import Authenticator
 from app.auth.rate_limit import RateLimits
 from app.auth.usage import UsageRecorder
-from app.cursors.batcher import CursorBatcher
+from app.cursors.feed import CursorRooms
 from app.db import UnitOfWork
+from app.graphql.ws.keepalive import Pinger
+from app.presence.event_feed import RoomEventFeed
 from app.presence.recorder import PresenceRecorder
 from app.presence.service import PresenceService
+from app.realtime.feeds import Feeds
 from app.realtime.hub import Hub
+from app.rooms.cache import RoomCache
 from app.security.keys import Keys
 from app.settings import Settings
 from workers.broker import JobQueue
@@ -33,8 +37,11 @@ class AppState:
     rate_limits: RateLimits
     authenticator: Authenticator
     presence: PresenceService
-    cursors: CursorBatcher
+    cursors: CursorRooms
+    event_feeds: Feeds[RoomEventFeed]
     recorder: PresenceRecorder
+    rooms: RoomCache
+    pinger: Pinger
 
     def unit_of_work(self) -> UnitOfWork:
         return UnitOfWork(self.session_factory)

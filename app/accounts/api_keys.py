@@ -7,6 +7,7 @@ import string
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -16,6 +17,9 @@ from app.auth.policy import API_KEY_SCOPES
 from app.db.types import utcnow
 from app.errors import NotFound, ValidationFailed
 from app.security.tokens import hash_token, same_hash
+
+if TYPE_CHECKING:
+    from app.auth.key_cache import KeySnapshot
 
 PREFIXES = {ApiKeyType.PUBLISHABLE: "pk_live_", ApiKeyType.SECRET: "sk_live_"}
 _ALPHABET = string.ascii_letters + string.digits
@@ -78,7 +82,7 @@ async def find_active(session: AsyncSession, key: str) -> ApiKey | None:
     return None
 
 
-def origin_allowed(api_key: ApiKey, origin: str | None) -> bool:
+def origin_allowed(api_key: ApiKey | KeySnapshot, origin: str | None) -> bool:
     """Publishable keys with allowed origins accept only those browser origins."""
     if api_key.type != ApiKeyType.PUBLISHABLE or not api_key.allowed_origins:
         return True

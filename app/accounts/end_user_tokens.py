@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import uuid
 from dataclasses import dataclass
@@ -102,6 +103,16 @@ async def mint(
     return MintedToken(token=token, expires_at=utcnow() + ttl, end_user=end_user)
 
 
+@functools.cache
+def _access_set(levels: tuple[str, ...]) -> frozenset[RoomAccess]:
+    return frozenset(RoomAccess(level) for level in levels)
+
+
+def _access(levels: list[str]) -> frozenset[RoomAccess]:
+    """Shared sets: every connection's principal holds its grants for the connection's life."""
+    return _access_set(tuple(sorted(set(levels))))
+
+
 def principal_from_token(
     keys: Keys, token: str, *, organization_id: uuid.UUID, api_key_id: uuid.UUID, scopes: frozenset[str]
 ) -> EndUserClient:
@@ -112,10 +123,7 @@ def principal_from_token(
         raise Unauthorized(f"invalid end-user token ({exc})") from None
     if claims.get("org") != str(organization_id):
         raise Unauthorized("this end-user token belongs to another organization")
-    grants = tuple(
-        RoomGrant(pattern=p["room"], access=frozenset(RoomAccess(a) for a in p["access"]))
-        for p in claims.get("perms", [])
-    )
+    grants = tuple(RoomGrant(pattern=p["room"], access=_access(p["access"])) for p in claims.get("perms", []))
     return EndUserClient(
         organization_id=organization_id,
         api_key_id=api_key_id,

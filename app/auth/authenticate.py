@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.accounts import api_keys, end_user_tokens
 from app.accounts.models import ApiKeyType
+from app.auth.key_cache import KeyCache, KeySnapshot
 from app.auth.principal import (
     Anonymous,
     Developer,
@@ -23,9 +24,11 @@ from app.auth.principal import (
 )
 from app.auth.rate_limit import RateLimits
 from app.auth.usage import UsageRecorder
+from app.db.types import utcnow
 from app.errors import Forbidden, Unauthorized
 from app.security import jwt
 from app.security.keys import Keys
+from app.security.tokens import hash_token
 
 
 @dataclass(frozen=True)
@@ -43,8 +46,10 @@ class Authenticator:
         session_factory: async_sessionmaker[AsyncSession],
         usage: UsageRecorder,
         rate_limits: RateLimits,
+        key_cache: KeyCache | None = None,
     ) -> None:
         self.keys = keys
+        self.key_cache = key_cache or KeyCache(None, 0.0)
         self._session_factory = session_factory
         self._usage = usage
         self._rate_limits = rate_limits
@@ -69,9 +74,24 @@ class Authenticator:
                 "invalid or expired access token (end-user tokens also need a publishable key)"
             ) from None
 
+    async def _find_key(self, key: str) -> KeySnapshot | None:
+        if api_keys.parse(key) is None:
+            return None
+        key_hash = hash_token(key)
+        snapshot = self.key_cache.get(key_hash)
+        if snapshot is None:
+            async with self._session_factory() as session:
+                found = await api_keys.find_active(session, key)
+            if found is None:
+                return None
+            snapshot = KeySnapshot.of(found)
+            self.key_cache.put(key_hash, snapshot)
+        if snapshot.expires_at is not None and snapshot.expires_at <= utcnow():
+            return None
+        return snapshot
+
     async def _with_api_key(self, key: str, token: str | None, origin: str | None) -> Principal:
-        async with self._session_factory() as session:
-            api_key = await api_keys.find_active(session, key)
+        api_key = await self._find_key(key)
         if api_key is None:
             raise Unauthorized("invalid, revoked or expired API key")
         if not api_keys.origin_allowed(api_key, origin):

@@ -8,7 +8,7 @@ import time
 
 from limits import RateLimitItem, RateLimitItemPerMinute, parse
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
-from limits.aio.strategies import MovingWindowRateLimiter
+from limits.aio.strategies import SlidingWindowCounterRateLimiter
 
 from app.errors import RateLimited
 from app.settings import Settings
@@ -28,7 +28,9 @@ class RateLimits:
             )
         else:
             self._storage = MemoryStorage()
-        self._limiter = MovingWindowRateLimiter(self._storage)
+        # Two counters per key and window, whatever the limit (a moving window keeps one entry
+        # per hit: a million-per-minute limit would hold a million timestamps).
+        self._limiter = SlidingWindowCounterRateLimiter(self._storage)
         self._per_ip = parse(settings.ip_rate_limit)
         self._per_key: dict[int, RateLimitItem] = {}
         self._failed_logins = parse(settings.failed_login_limit)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -19,6 +18,8 @@ from app.auth.principal import Anonymous, Principal
 from app.db import UnitOfWork
 from app.errors import BadRequest, DomainError
 from app.graphql.loaders import Loaders
+from app.graphql.ws.keepalive import KeepAlive
+from app.realtime.outbox import Outbox
 from app.state import AppState
 
 
@@ -34,11 +35,12 @@ class Context:
     connection_params: dict[str, Any] | None = None
     # WebSocket only: the rooms this connection is present in (room id -> its presence handle).
     presence: dict[str, Any] = field(default_factory=dict)
-    keepalive: asyncio.Task[None] | None = None
+    keepalive: KeepAlive | None = None  # WebSocket only: its entry in the pinger
+    outbox: Outbox | None = None  # WebSocket only: every frame the connection sends
     # WebSocket only: rooms already authorized on this connection (see app/realtime/room_access.py).
     room_tickets: dict[Any, Any] = field(default_factory=dict)
     connection_id: str = field(default_factory=lambda: uuid.uuid4().hex)
-    cursor_rooms: set[str] = field(default_factory=set)  # rooms this connection moved a cursor in
+    cursor_rooms: set[str] | None = None  # rooms this connection moved a cursor in (WebSocket)
 
     @cached_property
     def loaders(self) -> Loaders:

@@ -18,10 +18,14 @@ from strawberry.extensions import (
 )
 
 from app.accounts.graphql import AccountsMutation, AccountsQuery
+from app.cursors import graphql as cursors
 from app.cursors.graphql import CursorsMutation, CursorsSubscription
 from app.graphql.errors import CodedErrors
 from app.graphql.gates import Gates
 from app.graphql.system import SystemQuery, SystemSubscription
+from app.graphql.ws.fast import FastFields
+from app.presence import broadcast
+from app.presence import graphql as presence
 from app.presence.broadcast import BroadcastMutation, BroadcastSubscription
 from app.presence.graphql import PresenceMutation, PresenceSubscription
 from app.rooms.graphql import RoomsMutation, RoomsQuery
@@ -65,6 +69,11 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     if not settings.introspection:
         extensions.append(lambda: AddValidationRules([NoSchemaIntrospectionCustomRule]))
     return SyncForgeSchema(query=Query, mutation=Mutation, subscription=Subscription, extensions=extensions)
+
+
+def hot_fields() -> FastFields:
+    """The operations the WebSocket handler serves without executing GraphQL (see app/graphql/ws)."""
+    return FastFields.of(*cursors.FAST_FIELDS, *broadcast.FAST_FIELDS, *presence.FAST_FIELDS)
 
 
 def export_sdl() -> str:

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import time
-from collections.abc import AsyncGenerator
 from pathlib import Path
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
-from starlette.websockets import WebSocket, WebSocketState
+from starlette.websockets import WebSocket
 from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
@@ -20,6 +17,8 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from app.auth.authenticate import Credentials
 from app.errors import DomainError, ErrorCode
 from app.graphql.context import Context, client_ip, request_id_for
+from app.graphql.ws.handler import TransportHandler
+from app.graphql.ws.plans import PlanCache
 
 log = logging.getLogger("syncforge.graphql")
 
@@ -36,25 +35,13 @@ MISSING_ASSETS_PAGE = """<!doctype html><title>SyncForge GraphiQL</title>
 then reload. The GraphQL endpoint itself works: POST queries to this URL.</p>"""
 
 # WebSocket close codes of graphql-transport-ws for a rejected connection_init.
-PING = '{"type":"ping"}'
 CLOSE_FORBIDDEN = 4403
 CLOSE_RATE_LIMITED = 4429
 
 
 class ReasonedWebSocketAdapter(ASGIWebSocketAdapter):
-    """Records when the client was last heard from (presence liveness) and closes a rejected
-    connection with the reason our authentication gave, not just 'Forbidden'."""
-
-    async def iter_json(self, *, ignore_parsing_errors: bool = False) -> AsyncGenerator[object, None]:
-        state = self.ws.state
-        try:
-            async for message in super().iter_json(ignore_parsing_errors=ignore_parsing_errors):
-                state.last_activity = time.time()
-                yield message
-        finally:
-            on_close = getattr(state, "on_close", None)
-            if on_close is not None:
-                on_close()
+    """Closes a rejected connection with the reason our authentication gave, not just
+    'Forbidden'. (Messages are read by the handler itself, see app/graphql/ws/handler.py.)"""
 
     async def close(self, code: int, reason: str) -> None:
         rejection = getattr(self.ws.state, "rejection", None)
@@ -65,8 +52,10 @@ class ReasonedWebSocketAdapter(ASGIWebSocketAdapter):
 
 class GraphQLView(GraphQL[Context, None]):
     websocket_adapter_class = ReasonedWebSocketAdapter  # type: ignore[assignment]
+    graphql_transport_ws_handler_class = TransportHandler  # type: ignore[assignment]
 
-    def __init__(self, schema: Any) -> None:
+    def __init__(self, schema: Any, plans: PlanCache) -> None:
+        self.plans = plans
         super().__init__(
             schema,
             graphql_ide="graphiql",
@@ -125,10 +114,8 @@ class GraphQLView(GraphQL[Context, None]):
         try:
             context.principal = await context.state.authenticator.authenticate(credentials)
             websocket.state.last_activity = time.time()
-            websocket.state.keepalive_s = context.state.settings.ws_keepalive_s
-            websocket.state.keepalive_changed = asyncio.Event()
-            context.keepalive = asyncio.create_task(_keepalive(websocket), name="ws-keepalive")
-            websocket.state.on_close = lambda: _on_close(context)
+            if context.outbox is not None:
+                context.keepalive = context.state.pinger.add(context.outbox, websocket.state, websocket.close)
         except DomainError as error:
             code = CLOSE_RATE_LIMITED if error.code == ErrorCode.RATE_LIMITED else CLOSE_FORBIDDEN
             # Close reasons are limited to 123 bytes by the WebSocket protocol.
@@ -140,34 +127,3 @@ class GraphQLView(GraphQL[Context, None]):
             return HTMLResponse(MISSING_ASSETS_PAGE, status_code=503)
         html = GRAPHIQL_TEMPLATE.read_text().replace("{{ASSETS}}", GRAPHIQL_ASSETS_URL)
         return HTMLResponse(html)
-
-
-async def _keepalive(websocket: WebSocket) -> None:
-    """Ping the client (graphql-transport-ws `ping`; clients answer `pong`) so that a live but
-    quiet connection shows activity, and a vanished one stops showing it. Joining a room with a
-    short presence TTL shortens the interval (see set_keepalive)."""
-    changed: asyncio.Event = websocket.state.keepalive_changed
-    with contextlib.suppress(Exception):
-        while websocket.application_state == WebSocketState.CONNECTED:
-            changed.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(changed.wait(), websocket.state.keepalive_s)
-                continue  # the interval changed: wait again with the new one
-            if websocket.application_state != WebSocketState.CONNECTED:
-                return
-            await websocket.send_text(PING)
-
-
-def set_keepalive(websocket: WebSocket, interval_s: float) -> None:
-    if interval_s < websocket.state.keepalive_s:
-        websocket.state.keepalive_s = interval_s
-        websocket.state.keepalive_changed.set()
-
-
-def _on_close(context: Context) -> None:
-    """The socket is gone: stop pinging it and take its cursors away. (Presence leaves when the
-    roomPresence subscriptions end, which Strawberry does for a closed socket.)"""
-    if context.keepalive is not None:
-        context.keepalive.cancel()
-    for room_id in context.cursor_rooms:
-        context.state.cursors.remove(room_id, context.connection_id)

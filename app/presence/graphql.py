@@ -1,40 +1,36 @@
-"""Presence (FR-4) and room broadcast events, over graphql-transport-ws.
+"""Presence (FR-4) over graphql-transport-ws.
 
 Joining is a subscription: `roomPresence` makes the connection present until it ends. The first
-event is the full state (SYNC); then DIFF events with joins, leaves and updates.
+event is the full state (SYNC); then DIFF events with joins, leaves and updates. The room's feed
+(feed.py) renders them once for all local subscribers.
 """
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import json
-import time
 import uuid
 from collections.abc import AsyncGenerator
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any
 
 import strawberry
-from starlette.websockets import WebSocketState
 from strawberry.scalars import JSON
 
-from app.auth.policy import Action
 from app.auth.principal import Developer, EndUserClient
-from app.errors import BadRequest, NotFound, RoomFull, ValidationFailed
-from app.graphql.context import Info
-from app.graphql.view import set_keepalive
-from app.presence import service as presence_service
+from app.errors import BadRequest, RoomFull, ValidationFailed
+from app.graphql.context import Context, Info
+from app.graphql.ws.fast import FastMutation, FastSubscription
+from app.graphql.ws.stream import FastStream
+from app.presence.feed import PresenceFeed
 from app.presence.identity import presence_identity
-from app.presence.recorder import PresenceRecorder, Who
-from app.realtime.hub import Subscriber
-from app.realtime.presence_registry import PresenceEntry
-from app.realtime.redis_backend import RESYNC
+from app.presence.recorder import Who
+from app.presence.service import PresenceService
+from app.realtime.room_access import load_room
 from app.rooms.access import authorize_join, room_is_full
-from app.rooms.models import Room
 
 MAX_PRESENCE_BYTES = 4096
-LEFT = "\x00left"  # offered to the subscription's own mailbox by leaveRoom
 
 
 @strawberry.enum
@@ -74,32 +70,6 @@ class PresenceEvent:
     updates: list[PresenceUser]
 
 
-def _group(entries: list[PresenceEntry]) -> list[PresenceUser]:
-    users: dict[str, PresenceUser] = {}
-    for entry in sorted(entries, key=lambda e: (e.joined_at, e.entry_id)):
-        user = users.get(entry.user_id)
-        if user is None:
-            user = users[entry.user_id] = PresenceUser(user_id=entry.user_id, info=entry.info, connections=[])
-        user.connections.append(
-            PresenceConnection(
-                connection_id=entry.entry_id,
-                status=PresenceStatus(entry.status),
-                presence=entry.presence,
-                joined_at=datetime.fromtimestamp(entry.joined_at, UTC),
-            )
-        )
-    return list(users.values())
-
-
-def _visible(entry: PresenceEntry) -> tuple[str, str, dict[str, Any]]:
-    """What others see of an entry: a message changing none of it is not news."""
-    return entry.status, json.dumps(entry.presence, sort_keys=True), entry.info
-
-
-def _sync(entries: list[PresenceEntry]) -> PresenceEvent:
-    return PresenceEvent(kind=PresenceEventKind.SYNC, users=_group(entries), joins=[], leaves=[], updates=[])
-
-
 def _json_map(value: Any, field: str) -> dict[str, Any]:
     if value is None:
         return {}
@@ -110,25 +80,50 @@ def _json_map(value: Any, field: str) -> dict[str, Any]:
     return value
 
 
-async def load_room(info: Info, room_id: uuid.UUID, action: Action) -> Room:
-    async with info.context.session() as session:
-        room = await session.get(Room, room_id)
-    if room is None:
-        raise NotFound("room")
-    await info.context.policy.room(room, action)
-    return room
-
-
-@dataclass
 class Joined:
-    """This connection's presence in one room."""
+    """This connection's presence in one room, and how it ends (the stream's on_end)."""
 
-    entry_id: str
-    mailbox: Subscriber
-    left: bool = False
+    __slots__ = ("context", "entry_id", "feed", "left", "participant_id", "room_id", "stream", "who")
+
+    def __init__(
+        self,
+        context: Context,
+        room_id: uuid.UUID,
+        entry_id: str,
+        stream: FastStream,
+        feed: PresenceFeed,
+        *,
+        metadata: dict[str, Any],
+        resumed: bool,
+    ) -> None:
+        self.context = context
+        self.room_id = room_id
+        self.entry_id = entry_id
+        self.stream = stream
+        self.feed = feed
+        self.left = False  # leaveRoom ran: the leave is published already
+        self.who = _who(context)
+        self.participant_id = context.state.recorder.connected(
+            room_id, context.connection_id, self.who, metadata, resumed=resumed
+        )
+
+    async def end(self, dropped: bool) -> None:
+        context, room_key = self.context, str(self.room_id)
+        self.feed.remove(self.stream)
+        context.state.recorder.disconnected(
+            self.room_id, self.participant_id, context.connection_id, self.who
+        )
+        if context.presence.get(room_key) is self:
+            del context.presence[room_key]
+        service: PresenceService = context.state.presence
+        try:
+            if not self.left:
+                await service.leave(room_key, self.entry_id, dropped=dropped)
+        finally:
+            await service.feeds.release(room_key)
 
 
-def _who(context: Any) -> Who:
+def _who(context: Context) -> Who:
     principal = context.principal
     client = context.client
     return Who(
@@ -139,8 +134,80 @@ def _who(context: Any) -> Who:
     )
 
 
-def _activity(websocket: Any) -> Any:
-    return lambda: getattr(websocket.state, "last_activity", time.time())
+async def open_room_presence(context: Context, arguments: dict[str, Any], stream: FastStream) -> None:
+    """roomPresence: authorize, join, SYNC; on the stream's end, leave (after the grace period
+    if the connection dropped)."""
+    websocket = context.websocket
+    metadata = _json_map(arguments.get("presence"), "presence")
+    room = await load_room(context, arguments["roomId"])
+    await authorize_join(context.policy, room, arguments.get("password"))
+    room_key = str(room.id)
+    if room_key in context.presence:
+        raise BadRequest("this connection is already present in the room")
+    service: PresenceService = context.state.presence
+    user_id, user_info = presence_identity(context.principal)
+    if context.keepalive is not None:  # keep answering pings more often than the room's TTL
+        context.keepalive.at_most(room.presence_ttl_s / 3)
+    feed = await service.feeds.acquire(room_key)
+    try:
+        if room_is_full(await service.count(room_key), room):
+            raise RoomFull(f"the room is full ({room.max_participants} participants)")
+        entry, resumed = await service.join(
+            room_key,
+            user_id=user_id,
+            info=user_info,
+            status=arguments["status"].value,
+            presence=metadata,
+            ttl_s=room.presence_ttl_s,
+            activity=websocket.state,
+        )
+    except BaseException:
+        await service.feeds.release(room_key)
+        raise
+    joined = context.presence[room_key] = Joined(
+        context, room.id, entry.entry_id, stream, feed, metadata=metadata, resumed=resumed
+    )
+    stream.key = user_id if arguments["others"] else None
+    feed.add(stream, entry.entry_id)
+    stream.on_end = joined.end
+
+
+async def update_presence(context: Context, arguments: dict[str, Any]) -> bool:
+    joined = _joined(context, arguments["roomId"])
+    status = arguments.get("status")
+    presence = arguments.get("presence", strawberry.UNSET)
+    await context.state.presence.update(
+        str(arguments["roomId"]),
+        joined.entry_id,
+        status=status.value if status is not None else None,
+        presence=_json_map(presence, "presence") if presence is not strawberry.UNSET else None,
+    )
+    return True
+
+
+async def leave_room(context: Context, arguments: dict[str, Any]) -> bool:
+    joined = _joined(context, arguments["roomId"])
+    joined.left = True
+    joined.feed.remove(joined.stream)  # the leaver hears neither its own leave nor anything after
+    await context.state.presence.leave(str(arguments["roomId"]), joined.entry_id, dropped=False)
+    # roomPresence completes just after this mutation's own answer is sent.
+    asyncio.get_running_loop().call_soon(joined.stream.finish)
+    return True
+
+
+def _joined(context: Context, room_id: uuid.UUID) -> Joined:
+    context.websocket  # noqa: B018  (raises BAD_REQUEST over HTTP)
+    joined = context.presence.get(str(room_id))
+    if joined is None:
+        raise BadRequest("join the room with roomPresence on this connection first")
+    return joined  # type: ignore[no-any-return]
+
+
+FAST_FIELDS = (
+    FastSubscription("roomPresence", "PresenceEvent", open_room_presence, splice="users"),
+    FastMutation("updatePresence", update_presence),
+    FastMutation("leaveRoom", leave_room),
+)
 
 
 @strawberry.type
@@ -157,85 +224,8 @@ class PresenceSubscription:
         password: str | None = None,
         others: Annotated[bool, strawberry.argument(description="Leave yourself out of events.")] = False,
     ) -> AsyncGenerator[PresenceEvent, None]:
-        context = info.context
-        websocket = context.websocket
-        metadata = _json_map(presence, "presence")
-        async with context.session() as session:
-            room = await session.get(Room, room_id)
-        if room is None:
-            raise NotFound("room")
-        await authorize_join(context.policy, room, password)
-        room_key = str(room.id)
-        if room_key in context.presence:
-            raise BadRequest("this connection is already present in the room")
-        service: presence_service.PresenceService = context.state.presence
-        user_id, user_info = presence_identity(context.principal)
-        # Keep answering the server's pings more often than the room's TTL.
-        set_keepalive(websocket, room.presence_ttl_s / 3)
-        async with context.state.hub.subscribe(presence_service.channel(room_key)) as mailbox:
-            if room_is_full(await service.count(room_key), room):
-                raise RoomFull(f"the room is full ({room.max_participants} participants)")
-            entry, resumed = await service.join(
-                room_key,
-                user_id=user_id,
-                info=user_info,
-                status=status.value,
-                presence=metadata,
-                ttl_s=room.presence_ttl_s,
-                last_activity=_activity(websocket),
-            )
-            joined = context.presence[room_key] = Joined(entry.entry_id, mailbox)
-            who = _who(context)
-            recorder: PresenceRecorder = context.state.recorder
-            participant_id = recorder.connected(
-                room.id, context.connection_id, who, metadata, resumed=resumed
-            )
-            skip_user = user_id if others else None
-            try:
-                state = await service.entries(room_key)
-                known = {e.entry_id: _visible(e) for e in state}
-                yield _sync([e for e in state if e.user_id != skip_user])
-                while True:
-                    message = await mailbox.get()
-                    if message == LEFT:
-                        return
-                    if message == RESYNC:
-                        state = await service.entries(room_key)
-                        known = {e.entry_id: _visible(e) for e in state}
-                        yield _sync([e for e in state if e.user_id != skip_user])
-                        continue
-                    op, changed = presence_service.decode(message)
-                    if changed.entry_id == joined.entry_id and op == "leave":
-                        return  # we were reaped (connection silent for longer than the TTL)
-                    # The SYNC may already hold what a message announces (it raced the snapshot).
-                    before = known.get(changed.entry_id)
-                    if op == "leave":
-                        if before is None:
-                            continue
-                        del known[changed.entry_id]
-                    else:
-                        if before == _visible(changed):
-                            continue
-                        op = "update" if before is not None else "join"
-                        known[changed.entry_id] = _visible(changed)
-                    if changed.user_id == skip_user:
-                        continue
-                    group = _group([changed])
-                    yield PresenceEvent(
-                        kind=PresenceEventKind.DIFF,
-                        users=[],
-                        joins=group if op == "join" else [],
-                        leaves=group if op == "leave" else [],
-                        updates=group if op == "update" else [],
-                    )
-            finally:
-                recorder.disconnected(room.id, participant_id, context.connection_id, who)
-                context.presence.pop(room_key, None)
-                if not joined.left:
-                    dropped = websocket.application_state == WebSocketState.DISCONNECTED or (
-                        websocket.client_state == WebSocketState.DISCONNECTED
-                    )
-                    await service.leave(room_key, joined.entry_id, dropped=dropped)
+        raise BadRequest(ONLY_OVER_WEBSOCKET)
+        yield  # an async generator, for the schema  # pragma: no cover
 
 
 @strawberry.type
@@ -248,29 +238,16 @@ class PresenceMutation:
         presence: JSON | None = strawberry.UNSET,
         status: PresenceStatus | None = strawberry.UNSET,
     ) -> bool:
-        joined = _joined(info, room_id)
-        service: presence_service.PresenceService = info.context.state.presence
-        await service.update(
-            str(room_id),
-            joined.entry_id,
-            status=status.value if status not in (None, strawberry.UNSET) else None,  # type: ignore[union-attr]
-            presence=_json_map(presence, "presence") if presence is not strawberry.UNSET else None,
-        )
-        return True
+        arguments: dict[str, Any] = {"roomId": room_id}
+        if presence is not strawberry.UNSET:
+            arguments["presence"] = presence
+        if status not in (None, strawberry.UNSET):
+            arguments["status"] = status
+        return await update_presence(info.context, arguments)
 
     @strawberry.mutation(description="Leave a room now (others see the leave at once) and end roomPresence.")
     async def leave_room(self, info: Info, room_id: uuid.UUID) -> bool:
-        joined = _joined(info, room_id)
-        joined.left = True
-        service: presence_service.PresenceService = info.context.state.presence
-        await service.leave(str(room_id), joined.entry_id, dropped=False)
-        joined.mailbox.offer(LEFT)
-        return True
+        return await leave_room(info.context, {"roomId": room_id})
 
 
-def _joined(info: Info, room_id: uuid.UUID) -> Joined:
-    info.context.websocket  # noqa: B018  (raises BAD_REQUEST over HTTP)
-    joined = info.context.presence.get(str(room_id))
-    if joined is None:
-        raise BadRequest("join the room with roomPresence on this connection first")
-    return joined  # type: ignore[no-any-return]
+ONLY_OVER_WEBSOCKET = "presence runs over the WebSocket connection (graphql-transport-ws)"

@@ -16,13 +16,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import bindparam, insert, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.analytics.models import ConnectionEventType, ConnectionLog
 from app.db.types import utcnow
 from app.periodic_flush import PeriodicFlush
-from app.rooms.models import Participant, Room
+from app.rooms.models import Participant, ParticipantStatus, Room
 
 log = logging.getLogger(__name__)
 
@@ -118,44 +118,62 @@ class PresenceRecorder(PeriodicFlush):
             log.warning("marking occupied rooms active failed", exc_info=True)
 
     async def _write(self, session: AsyncSession, traces: list[_Trace]) -> None:
+        # Core statements, executemany: building ORM objects would cost more than the writes.
+        participants: list[dict[str, Any]] = []
+        logs: list[dict[str, Any]] = []
+        disconnects: list[dict[str, Any]] = []
         last_active: dict[uuid.UUID, datetime] = {}
         for trace in traces:
             last_active[trace.room_id] = trace.at
             who = trace.who
+            user_agent = (who.user_agent or "")[:300] or None
             if trace.kind in ("connect", "reconnect"):
-                session.add(
-                    Participant(
-                        id=trace.participant_id,
-                        room_id=trace.room_id,
-                        user_id=who.user_id,
-                        end_user_id=who.end_user_id,
-                        connection_id=trace.connection_id,
-                        connected_at=trace.at,
-                        last_seen_at=trace.at,
-                        ip_address=who.ip,
-                        user_agent=(who.user_agent or "")[:300] or None,
-                        presence_data=trace.presence,
-                    )
+                participants.append(
+                    {
+                        "id": trace.participant_id,
+                        "room_id": trace.room_id,
+                        "user_id": who.user_id,
+                        "end_user_id": who.end_user_id,
+                        "connection_id": trace.connection_id,
+                        "connected_at": trace.at,
+                        "disconnected_at": None,
+                        "last_seen_at": trace.at,
+                        "status": ParticipantStatus.ONLINE,
+                        "ip_address": who.ip,
+                        "user_agent": user_agent,
+                        "presence_data": trace.presence,
+                        "inserted_at": trace.at,
+                        "updated_at": trace.at,
+                    }
                 )
-            session.add(
-                ConnectionLog(
-                    room_id=trace.room_id,
-                    user_id=who.user_id,
-                    end_user_id=who.end_user_id,
-                    event_type=ConnectionEventType(trace.kind),
-                    connection_id=trace.connection_id,
-                    ip_address=who.ip,
-                    user_agent=(who.user_agent or "")[:300] or None,
-                    inserted_at=trace.at,
-                )
+            else:
+                disconnects.append({"participant": trace.participant_id, "at": trace.at})
+            logs.append(
+                {
+                    "id": uuid.uuid4(),
+                    "room_id": trace.room_id,
+                    "user_id": who.user_id,
+                    "end_user_id": who.end_user_id,
+                    "event_type": ConnectionEventType(trace.kind),
+                    "connection_id": trace.connection_id,
+                    "ip_address": who.ip,
+                    "user_agent": user_agent,
+                    "metadata": {},
+                    "inserted_at": trace.at,
+                }
             )
-        await session.flush()  # the participants exist before their disconnects update them
-        for trace in traces:
-            if trace.kind == "disconnect":
-                await session.execute(
-                    update(Participant)
-                    .where(Participant.id == trace.participant_id)
-                    .values(disconnected_at=trace.at, last_seen_at=trace.at)
-                )
+        participant_table = Participant.__table__  # type: ignore[attr-defined]
+        if participants:
+            await session.execute(insert(participant_table), participants)
+        await session.execute(insert(ConnectionLog.__table__), logs)  # type: ignore[attr-defined]
+        if disconnects:  # after the inserts: a connection may come and go within one batch
+            await session.execute(
+                update(participant_table)
+                .where(participant_table.c.id == bindparam("participant"))
+                .values(
+                    disconnected_at=bindparam("at"), last_seen_at=bindparam("at"), updated_at=bindparam("at")
+                ),
+                disconnects,
+            )
         for room_id, at in last_active.items():
             await session.execute(update(Room).where(Room.id == room_id).values(last_active_at=at))

@@ -5,6 +5,8 @@
   if the same user joins the room again meanwhile, it takes the entry over: neither leave nor join.
 - Entries carry last_seen, refreshed from the connection's activity by a heartbeat; a reaper in
   one process at a time removes entries not seen for the room's TTL or whose process died.
+- Every published change bumps the entry's version and is applied to this process's feed of the
+  room at once (see feed.py); other processes apply it from the hub.
 """
 
 from __future__ import annotations
@@ -15,10 +17,11 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from app.presence.feed import PresenceFeed
+from app.realtime.feeds import Feeds
 from app.realtime.hub import Hub
 from app.realtime.presence_registry import PresenceEntry, PresenceRegistry
 
@@ -45,11 +48,12 @@ def decode(message: str) -> tuple[str, PresenceEntry]:
 
 @dataclass
 class LocalConnection:
-    """One local connection present in one room; `last_activity` reads the socket's activity."""
+    """One local connection present in one room; `activity.last_activity` is when its socket
+    was last heard from (wall clock)."""
 
     room: str
     entry: PresenceEntry  # this process's copy, kept in step with what it writes
-    last_activity: Callable[[], float]
+    activity: Any
 
 
 class PresenceService:
@@ -58,6 +62,7 @@ class PresenceService:
         self.hub = hub
         self.grace_s = grace_s
         self.process_id = uuid.uuid4().hex
+        self.feeds: Feeds[PresenceFeed] = Feeds(lambda room: PresenceFeed(self, room))
         self._local: dict[tuple[str, str], LocalConnection] = {}  # (room, entry) -> connection
         self._pending_leaves: dict[tuple[str, str], asyncio.Task[None]] = {}
         self._tasks: list[asyncio.Task[None]] = []
@@ -78,8 +83,9 @@ class PresenceService:
                 await task
         # A clean shutdown: our connections leave now rather than after a TTL.
         for connection in list(self._local.values()):
-            await self._remove_and_publish(connection.room, connection.entry_id)
+            await self._remove_and_publish(connection.room, connection.entry.entry_id)
         self._local.clear()
+        await self.feeds.stop()
 
     async def restore(self) -> None:
         """Redis came back empty (it keeps nothing on disk): put this process's entries back and
@@ -87,8 +93,7 @@ class PresenceService:
         await self.registry.heartbeat(self.process_id, PROCESS_TTL_S)
         for connection in list(self._local.values()):
             connection.entry.last_seen = time.time()
-            await self.registry.put(connection.room, connection.entry)
-            await self.hub.publish(channel(connection.room), encode("join", connection.entry))
+            await self._put_and_publish(connection.room, "join", connection.entry)
 
     def local_rooms(self) -> set[str]:
         """Rooms in which this process holds connections now."""
@@ -109,12 +114,15 @@ class PresenceService:
         status: str,
         presence: dict[str, Any],
         ttl_s: float,
-        last_activity: Callable[[], float],
+        activity: Any,
     ) -> tuple[PresenceEntry, bool]:
         """Join, or take over this user's entry that is within its grace period (then True)."""
         now = time.time()
-        taken_over = await self._take_over(room, user_id)
+        taken_over = await self.registry.take_leaving(room, user_id)
         if taken_over is not None:
+            pending = self._pending_leaves.pop((room, taken_over.entry_id), None)
+            if pending is not None:
+                pending.cancel()
             changed = (taken_over.status, taken_over.presence, taken_over.info) != (status, presence, info)
             entry = taken_over
             entry.status, entry.presence, entry.info = status, presence, info
@@ -124,9 +132,10 @@ class PresenceService:
                 None,
                 ttl_s,
             )
-            await self.registry.put(room, entry)
             if changed:
-                await self.hub.publish(channel(room), encode("update", entry))
+                await self._put_and_publish(room, "update", entry)
+            else:
+                await self.registry.put(room, entry)
         else:
             entry = PresenceEntry(
                 entry_id=uuid.uuid4().hex,
@@ -139,19 +148,9 @@ class PresenceService:
                 last_seen=now,
                 ttl_s=ttl_s,
             )
-            await self.registry.put(room, entry)
-            await self.hub.publish(channel(room), encode("join", entry))
-        self._local[(room, entry.entry_id)] = LocalConnection(room, entry, last_activity)
+            await self._put_and_publish(room, "join", entry)
+        self._local[(room, entry.entry_id)] = LocalConnection(room, entry, activity)
         return entry, taken_over is not None
-
-    async def _take_over(self, room: str, user_id: str) -> PresenceEntry | None:
-        for entry in await self.registry.entries(room):
-            if entry.user_id == user_id and entry.leaving_at is not None:
-                pending = self._pending_leaves.pop((room, entry.entry_id), None)
-                if pending is not None:
-                    pending.cancel()
-                return entry
-        return None
 
     async def update(
         self, room: str, entry_id: str, *, status: str | None, presence: dict[str, Any] | None
@@ -164,11 +163,10 @@ class PresenceService:
         if presence is not None:
             entry.presence = presence
         entry.last_seen = time.time()
-        await self.registry.put(room, entry)
         local = self._local.get((room, entry_id))
         if local is not None:
             local.entry = entry
-        await self.hub.publish(channel(room), encode("update", entry))
+        await self._put_and_publish(room, "update", entry)
         return entry
 
     async def leave(self, room: str, entry_id: str, *, dropped: bool) -> None:
@@ -181,7 +179,7 @@ class PresenceService:
         if entry is None:
             return
         entry.leaving_at = time.time()
-        await self.registry.put(room, entry)
+        await self.registry.mark_leaving(room, entry)
         key = (room, entry_id)
         self._pending_leaves[key] = asyncio.create_task(self._leave_after_grace(room, entry_id))
 
@@ -192,10 +190,22 @@ class PresenceService:
         if entry is not None and entry.leaving_at is not None:
             await self._remove_and_publish(room, entry_id)
 
+    async def _put_and_publish(self, room: str, op: str, entry: PresenceEntry) -> None:
+        entry.version += 1
+        await self.registry.put(room, entry)
+        await self._announce(room, op, entry)
+
     async def _remove_and_publish(self, room: str, entry_id: str) -> None:
         entry = await self.registry.remove(room, entry_id)
         if entry is not None:
-            await self.hub.publish(channel(room), encode("leave", entry))
+            await self._announce(room, "leave", entry)
+
+    async def _announce(self, room: str, op: str, entry: PresenceEntry) -> None:
+        feed = self.feeds.get(room)
+        if feed is not None:
+            feed.apply(op, entry)  # this process's subscribers hear it now, without a round trip
+        if self.hub.shared:
+            await self.hub.publish(channel(room), encode(op, entry))
 
     async def _heartbeat_loop(self) -> None:
         while True:
@@ -212,7 +222,7 @@ class PresenceService:
         # Each entry is written at most every third of its TTL.
         for connection in list(self._local.values()):
             entry = connection.entry
-            activity = connection.last_activity()
+            activity = connection.activity.last_activity
             if entry.leaving_at is None and activity - entry.last_seen >= entry.ttl_s / 3:
                 entry.last_seen = activity
                 await self.registry.put(connection.room, entry)

@@ -1,9 +1,11 @@
 """Publish/subscribe between API processes, with a designed local fan-out.
 
 Transport: broadcaster's backends (memory in the embedded default, Redis in production, made
-resilient to restarts). Each process holds ONE transport subscription per channel and fans every
-message out locally to bounded per-subscriber queues. A subscriber that falls behind never grows
-memory: its queue is emptied and it receives RESYNC, upon which it sends fresh state (or ends).
+resilient to restarts). Each process holds ONE transport subscription per channel and hands every
+message to that channel's local listeners: the realtime feeds (one per room and stream, which fan
+out to their subscribers' sockets), or bounded mailboxes for consumers that read at their own pace.
+A mailbox that falls behind never grows memory: it is emptied and receives RESYNC, upon which its
+consumer sends fresh state (or ends). RESYNC also follows a transport reconnect.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from app.realtime.redis_backend import RESYNC, ResilientRedisBackend
 from app.settings import Settings
 
 log = logging.getLogger(__name__)
+
+Listener = Callable[[str], None]
 
 DEFAULT_QUEUE_SIZE: Final = 256
 
@@ -70,7 +74,9 @@ class Hub:
         self._backend = backend
         self._prefix = f"{namespace}:"
         self.backend = kind
-        self._subscribers: dict[str, set[Subscriber]] = {}
+        # Only a shared transport reaches other processes; in memory this process is alone.
+        self.shared = kind != "memory"
+        self._listeners: dict[str, list[Listener]] = {}
         self._listener: asyncio.Task[None] | None = None
 
     @classmethod
@@ -102,24 +108,39 @@ class Hub:
             # The transport is down: subscribers get a RESYNC when it is back.
             log.warning("publish to %s failed; dropped", channel, exc_info=True)
 
+    async def listen(self, channel: str, listener: Listener) -> None:
+        """Call `listener(message)` for every message on `channel` (and RESYNC), until unlisten.
+        Listeners run in the hub's task: they must not block."""
+        key = self._prefix + channel
+        listeners = self._listeners.get(key)
+        if listeners is None:
+            listeners = self._listeners[key] = []
+            listeners.append(listener)
+            await self._backend.subscribe(key)
+        else:
+            listeners.append(listener)
+
+    async def unlisten(self, channel: str, listener: Listener) -> None:
+        key = self._prefix + channel
+        listeners = self._listeners.get(key)
+        if listeners is None or listener not in listeners:
+            return
+        listeners.remove(listener)
+        if not listeners:
+            del self._listeners[key]
+            await self._backend.unsubscribe(key)
+
     @contextlib.asynccontextmanager
     async def subscribe(
         self, channel: str, *, maxsize: int = DEFAULT_QUEUE_SIZE
     ) -> AsyncIterator[Subscriber]:
+        """A bounded mailbox of the channel's messages, for consumers that read at their pace."""
         subscriber = Subscriber(maxsize)
-        key = self._prefix + channel
-        local = self._subscribers.get(key)
-        if local is None:
-            local = self._subscribers[key] = set()
-            await self._backend.subscribe(key)
-        local.add(subscriber)
+        await self.listen(channel, subscriber.offer)
         try:
             yield subscriber
         finally:
-            local.discard(subscriber)
-            if not local and self._subscribers.get(key) is local:
-                del self._subscribers[key]
-                await self._backend.unsubscribe(key)
+            await self.unlisten(channel, subscriber.offer)
 
     def on_reconnect(self, callback: Callable[[], Awaitable[None]]) -> None:
         """Call `callback` after the transport reconnects (Redis restarted), before subscribers
@@ -128,10 +149,13 @@ class Hub:
             self._backend.on_reconnect.append(callback)
 
     def local_subscribers(self, channel: str) -> int:
-        return len(self._subscribers.get(self._prefix + channel, ()))
+        return len(self._listeners.get(self._prefix + channel, ()))
 
     async def _listen(self) -> None:
         while True:
             event = await self._backend.next_published()
-            for subscriber in tuple(self._subscribers.get(event.channel, ())):
-                subscriber.offer(event.message)
+            for listener in tuple(self._listeners.get(event.channel, ())):
+                try:
+                    listener(event.message)
+                except Exception:
+                    log.exception("a listener of %s failed", event.channel)

@@ -1,22 +1,23 @@
 """Who is in which room: in memory (one process) or in Redis (shared by every API process).
 
 Redis layout (prefixed with the deployment namespace):
-  presence:room:{room}  hash  entry id -> entry JSON (user, info, status, metadata, process, last_seen)
-  presence:rooms        set   rooms that have entries (for the reaper)
-  presence:proc:{id}    key   a process's heartbeat, with a TTL: gone means the process died
+  presence:room:{room}     hash  entry id -> entry JSON (user, info, status, metadata, process, last_seen)
+  presence:leaving:{room}  hash  user id -> an entry of theirs in its grace period (to take over)
+  presence:rooms           set   rooms that have entries (for the reaper)
+  presence:proc:{id}       key   a process's heartbeat, with a TTL: gone means the process died
 """
 
 from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Protocol
 
 import redis.asyncio as aioredis
 
 
-@dataclass
+@dataclass(slots=True)
 class PresenceEntry:
     entry_id: str  # stable across a reconnect within the grace period
     user_id: str
@@ -28,6 +29,7 @@ class PresenceEntry:
     last_seen: float = field(default_factory=time.time)
     ttl_s: float = 30.0
     leaving_at: float | None = None
+    version: int = 0  # bumped by each published change: feeds ignore what is older than they hold
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), separators=(",", ":"))
@@ -41,6 +43,8 @@ class PresenceRegistry(Protocol):
     async def put(self, room: str, entry: PresenceEntry) -> None: ...
     async def get(self, room: str, entry_id: str) -> PresenceEntry | None: ...
     async def remove(self, room: str, entry_id: str) -> PresenceEntry | None: ...
+    async def mark_leaving(self, room: str, entry: PresenceEntry) -> None: ...
+    async def take_leaving(self, room: str, user_id: str) -> PresenceEntry | None: ...
     async def entries(self, room: str) -> list[PresenceEntry]: ...
     async def count(self, room: str) -> int: ...
     async def rooms(self) -> list[str]: ...
@@ -52,22 +56,39 @@ class PresenceRegistry(Protocol):
 class MemoryPresenceRegistry:
     def __init__(self) -> None:
         self._rooms: dict[str, dict[str, PresenceEntry]] = {}
+        self._leaving: dict[str, dict[str, str]] = {}
 
     async def put(self, room: str, entry: PresenceEntry) -> None:
-        self._rooms.setdefault(room, {})[entry.entry_id] = entry
+        # A copy: what callers change later is not what others read until they put it again.
+        self._rooms.setdefault(room, {})[entry.entry_id] = replace(entry)
+
+    async def mark_leaving(self, room: str, entry: PresenceEntry) -> None:
+        await self.put(room, entry)
+        self._leaving.setdefault(room, {})[entry.user_id] = entry.entry_id
+
+    async def take_leaving(self, room: str, user_id: str) -> PresenceEntry | None:
+        entry_id = self._leaving.get(room, {}).pop(user_id, None)
+        entry = self._rooms.get(room, {}).get(entry_id) if entry_id else None
+        return replace(entry) if entry is not None and entry.leaving_at is not None else None
 
     async def get(self, room: str, entry_id: str) -> PresenceEntry | None:
-        return self._rooms.get(room, {}).get(entry_id)
+        entry = self._rooms.get(room, {}).get(entry_id)
+        return replace(entry) if entry is not None else None
 
     async def remove(self, room: str, entry_id: str) -> PresenceEntry | None:
         entries = self._rooms.get(room, {})
         entry = entries.pop(entry_id, None)
         if not entries:
             self._rooms.pop(room, None)
+        leaving = self._leaving.get(room)
+        if entry is not None and leaving is not None and leaving.get(entry.user_id) == entry_id:
+            del leaving[entry.user_id]
+            if not leaving:
+                del self._leaving[room]
         return entry
 
     async def entries(self, room: str) -> list[PresenceEntry]:
-        return list(self._rooms.get(room, {}).values())
+        return [replace(entry) for entry in self._rooms.get(room, {}).values()]
 
     async def count(self, room: str) -> int:
         return len(self._rooms.get(room, {}))
@@ -93,6 +114,26 @@ class RedisPresenceRegistry:
     def _room_key(self, room: str) -> str:
         return f"{self._ns}:room:{room}"
 
+    def _leaving_key(self, room: str) -> str:
+        return f"{self._ns}:leaving:{room}"
+
+    async def mark_leaving(self, room: str, entry: PresenceEntry) -> None:
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hset(self._room_key(room), entry.entry_id, entry.to_json())
+            pipe.hset(self._leaving_key(room), entry.user_id, entry.entry_id)
+            await pipe.execute()
+
+    async def take_leaving(self, room: str, user_id: str) -> PresenceEntry | None:
+        # HGET + HDEL in one transaction: of two processes taking the same entry over, one wins.
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hget(self._leaving_key(room), user_id)
+            pipe.hdel(self._leaving_key(room), user_id)
+            entry_id, taken = await pipe.execute()
+        if not entry_id or not taken:
+            return None
+        entry = await self.get(room, entry_id.decode())
+        return entry if entry is not None and entry.leaving_at is not None else None
+
     async def put(self, room: str, entry: PresenceEntry) -> None:
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.hset(self._room_key(room), entry.entry_id, entry.to_json())
@@ -110,9 +151,13 @@ class RedisPresenceRegistry:
             raw, deleted = await pipe.execute()
         if not deleted:
             return None  # another process removed it first: it publishes the leave
+        entry = PresenceEntry.from_json(raw)
+        leaving = self._leaving_key(room)
+        if (await self._redis.hget(leaving, entry.user_id) or b"").decode() == entry_id:
+            await self._redis.hdel(leaving, entry.user_id)
         if await self._redis.hlen(self._room_key(room)) == 0:
             await self._redis.srem(f"{self._ns}:rooms", room)
-        return PresenceEntry.from_json(raw)
+        return entry
 
     async def entries(self, room: str) -> list[PresenceEntry]:
         raw = await self._redis.hvals(self._room_key(room))

@@ -9,8 +9,9 @@ from dataclasses import dataclass
 
 from app.auth.policy import Action
 from app.errors import Forbidden, NotFound
-from app.graphql.context import Info
-from app.rooms.models import Room, RoomStatus
+from app.graphql.context import Context
+from app.rooms.cache import RoomSnapshot
+from app.rooms.models import RoomStatus
 
 
 @dataclass(frozen=True)
@@ -20,33 +21,37 @@ class RoomTicket:
     features: frozenset[str]
 
 
-async def room_ticket(info: Info, room_id: uuid.UUID, action: Action) -> RoomTicket:
-    context = info.context
+async def load_room(context: Context, room_id: uuid.UUID) -> RoomSnapshot:
+    """The room from the per-process cache; NOT_FOUND if it does not exist (or was deleted)."""
+    room = await context.state.rooms.get(room_id)
+    if room is None or room.status == RoomStatus.DELETED:
+        raise NotFound("room")
+    return room
+
+
+async def room_ticket(context: Context, room_id: uuid.UUID, action: Action) -> RoomTicket:
     if context.websocket_or_none is None:  # HTTP contexts die with the request: nothing to memo
-        return await _check(info, room_id, action)
+        return await _check(context, room_id, action)
     key = (room_id, action)
-    pending = context.room_tickets.get(key)
-    if pending is None:
+    memo = context.room_tickets.get(key)
+    if isinstance(memo, RoomTicket):
+        return memo
+    if memo is None:
         # Calls that arrive while the first check runs wait for it and resume in arrival order,
         # so a burst of cursor moves is applied in the order it was sent.
-        pending = context.room_tickets[key] = asyncio.ensure_future(_check(info, room_id, action))
+        memo = context.room_tickets[key] = asyncio.ensure_future(_check(context, room_id, action))
     try:
-        return await asyncio.shield(pending)
+        ticket: RoomTicket = await asyncio.shield(memo)
     except Exception:
         context.room_tickets.pop(key, None)  # a refusal is not remembered: the next call asks again
         raise
+    context.room_tickets[key] = ticket  # the ticket itself, not the finished task
+    return ticket
 
 
-async def _check(info: Info, room_id: uuid.UUID, action: Action) -> RoomTicket:
-    async with info.context.session() as session:
-        room = await session.get(Room, room_id)
-    if room is None or room.status == RoomStatus.DELETED:
-        raise NotFound("room")
-    await info.context.policy.room(room, action)
+async def _check(context: Context, room_id: uuid.UUID, action: Action) -> RoomTicket:
+    room = await load_room(context, room_id)
+    await context.policy.room(room, action)
     if room.status != RoomStatus.ACTIVE:
         raise Forbidden(f"this room is {room.status.value}", reason="ARCHIVED")
-    return RoomTicket(
-        room_id=str(room.id),
-        cursor_tick_s=room.cursor_tick_ms / 1000,
-        features=frozenset(name for name, on in room.features.items() if on),
-    )
+    return RoomTicket(room_id=str(room.id), cursor_tick_s=room.cursor_tick_ms / 1000, features=room.features)

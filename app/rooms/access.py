@@ -7,11 +7,12 @@ import asyncio
 from app.auth.policy import Action, Policy
 from app.auth.principal import Developer, SecretKeyClient
 from app.errors import Forbidden
-from app.rooms.models import Room, RoomStatus
+from app.rooms.cache import RoomSnapshot
+from app.rooms.models import RoomStatus
 from app.security.passwords import verify_password
 
 
-async def authorize_join(policy: Policy, room: Room, password: str | None) -> None:
+async def authorize_join(policy: Policy, room: RoomSnapshot, password: str | None) -> None:
     """Raise unless the principal may join `room` now.
 
     NOT_FOUND for rooms the principal cannot see, FORBIDDEN when it may not be present there,
@@ -31,7 +32,7 @@ async def authorize_join(policy: Policy, room: Room, password: str | None) -> No
         raise Forbidden("wrong room password", reason="WRONG_PASSWORD")
 
 
-async def _skips_password(policy: Policy, room: Room) -> bool:
+async def _skips_password(policy: Policy, room: RoomSnapshot) -> bool:
     principal = policy.principal
     if isinstance(principal, SecretKeyClient):
         return principal.organization_id == room.organization_id
@@ -40,6 +41,6 @@ async def _skips_password(policy: Policy, room: Room) -> bool:
     return False
 
 
-def room_is_full(current: int, room: Room) -> bool:
+def room_is_full(current: int, room: RoomSnapshot) -> bool:
     """True when `current` connections already fill the room (a new one would exceed the limit)."""
     return current >= room.max_participants

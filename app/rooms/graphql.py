@@ -13,6 +13,7 @@ from strawberry.scalars import JSON
 from app.audit import service as audit
 from app.auth.policy import Action
 from app.auth.principal import Developer, SecretKeyClient
+from app.db import UnitOfWork
 from app.errors import Forbidden, NotFound, ValidationFailed
 from app.graphql.context import Info
 from app.graphql.pagination import Connection
@@ -271,6 +272,7 @@ class RoomsMutation:
             changed = await service.update_room(uow.session, room, input.changes())
             if changed:
                 _record(info, uow.session, "room.updated", room, {"fields": changed})
+                _announce_change(info, uow, id)
         return RoomType.from_model(room)
 
     @strawberry.mutation(description="Archive a room: nobody can join it until it is unarchived.")
@@ -279,6 +281,7 @@ class RoomsMutation:
             room = await _writable_room(info, uow.session, id)
             if await service.archive_room(uow.session, room):
                 _record(info, uow.session, "room.archived", room)
+                _announce_change(info, uow, id)
         return RoomType.from_model(room)
 
     @strawberry.mutation(description="Make an archived room active again (counts against the plan's rooms).")
@@ -287,6 +290,7 @@ class RoomsMutation:
             room = await _writable_room(info, uow.session, id)
             if await service.unarchive_room(uow.session, room):
                 _record(info, uow.session, "room.unarchived", room)
+                _announce_change(info, uow, id)
         return RoomType.from_model(room)
 
     @strawberry.mutation(description="Delete a room for good, with its documents, comments and history.")
@@ -295,4 +299,12 @@ class RoomsMutation:
             room = await _writable_room(info, uow.session, id)
             _record(info, uow.session, "room.deleted", room, {"name": room.name})
             await service.delete_room(uow.session, room)
+            _announce_change(info, uow, id)
         return True
+
+
+def _announce_change(info: Info, uow: UnitOfWork, room_id: uuid.UUID) -> None:
+    """After the commit, every process's room cache forgets the room (realtime checks read it)."""
+    rooms = getattr(info.context.state, "rooms", None)
+    if rooms is not None:
+        uow.on_commit(lambda: rooms.changed(room_id))

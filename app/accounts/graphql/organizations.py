@@ -27,6 +27,7 @@ from app.accounts.sessions import normalize_email
 from app.audit import service as audit
 from app.auth.policy import Action
 from app.auth.principal import Developer
+from app.db import UnitOfWork
 from app.db.pagination import Page, encode_cursor
 from app.db.types import utcnow
 from app.email.outbox import queue_email
@@ -364,6 +365,7 @@ class OrganizationsMutation:
         async with info.context.unit_of_work() as uow:
             key = await _manageable_key(info, uow.session, id)
             api_keys.revoke(key, _actor_id(info))
+            _forget_key_after_commit(info, uow, key.id)
             audit.record(
                 uow.session,
                 "api_key.revoked",
@@ -380,6 +382,7 @@ class OrganizationsMutation:
         async with info.context.unit_of_work() as uow:
             key = await _manageable_key(info, uow.session, id)
             issued = await api_keys.rotate(uow.session, key, _actor_id(info))
+            _forget_key_after_commit(info, uow, key.id)
             audit.record(
                 uow.session,
                 "api_key.rotated",
@@ -418,3 +421,8 @@ class OrganizationsMutation:
                 max_ttl_s=state.settings.end_user_token_max_ttl_s,
             )
         return EndUserToken(token=minted.token, expires_at=minted.expires_at, end_user_id=minted.end_user.id)
+
+
+def _forget_key_after_commit(info: Info, uow: UnitOfWork, key_id: uuid.UUID) -> None:
+    """Every process's key cache forgets the key once its revocation is committed."""
+    uow.on_commit(lambda: info.context.state.authenticator.key_cache.changed(key_id))

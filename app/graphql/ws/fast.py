@@ -1,0 +1,50 @@
+"""Hot operations served over graphql-transport-ws without executing GraphQL per message.
+
+A domain declares its hot root fields here: mutations sent many times a second on a socket
+(cursor moves, broadcast events, presence updates) and subscriptions fanned out to many
+receivers (cursors, presence, room events). The WebSocket handler recognises documents whose
+single root field is one of them (see plans.py) and calls these directly, with the arguments
+coerced by graphql-core once per message; the Strawberry resolvers of the same fields call the
+same functions, so both paths behave alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from app.graphql.context import Context
+    from app.graphql.ws.stream import FastStream
+
+
+@dataclass(frozen=True)
+class FastMutation:
+    field: str  # the root field's GraphQL name
+    run: Callable[[Context, dict[str, Any]], Awaitable[Any]]  # arguments by GraphQL name
+
+
+@dataclass(frozen=True)
+class FastSubscription:
+    """`open` authorizes, registers the stream with its feed and sends any first event; it
+    raises a DomainError to refuse. The feed renders `event_type` through the stream's renderer.
+    `splice`: a list field of the event type from which each receiver's own item is left out."""
+
+    field: str
+    event_type: str
+    open: Callable[[Context, dict[str, Any], FastStream], Awaitable[None]]
+    splice: str | None = None
+
+
+@dataclass
+class FastFields:
+    mutations: dict[str, FastMutation]
+    subscriptions: dict[str, FastSubscription]
+
+    @classmethod
+    def of(cls, *fields: FastMutation | FastSubscription) -> FastFields:
+        return cls(
+            mutations={f.field: f for f in fields if isinstance(f, FastMutation)},
+            subscriptions={f.field: f for f in fields if isinstance(f, FastSubscription)},
+        )

@@ -1,0 +1,179 @@
+"""graphql-transport-ws, with the hot operations served without executing GraphQL per message.
+
+Strawberry's handler runs the protocol (connection_init, ping/pong, subscribe, complete, the close
+codes) and every ordinary operation. A `subscribe` whose document the plan cache recognises as a
+hot mutation runs its function inline and answers `next` + `complete`; a hot subscription
+becomes a FastStream registered with its room's feed, which renders each event once for all
+streams of the same document. Every frame of the connection, Strawberry's included, leaves
+through one bounded Outbox, in order.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Any
+
+from graphql import GraphQLError
+from starlette.websockets import WebSocketDisconnect
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler
+
+from app.graphql.context import Context
+from app.graphql.ws.plans import Plan, PlanCache
+from app.graphql.ws.stream import FastStream, error_payload
+from app.realtime.outbox import Outbox
+
+log = logging.getLogger(__name__)
+
+
+class TransportHandler(BaseGraphQLTransportWSHandler[Context, None]):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        websocket = self.websocket.ws  # type: ignore[attr-defined]
+        settings = self.context.state.settings
+        self.plans: PlanCache = self.view.plans  # type: ignore[attr-defined]
+        self.outbox = Outbox(
+            websocket.send,
+            max_frames=settings.ws_outbox_max_frames,
+            max_bytes=settings.ws_outbox_max_bytes,
+            close_connection=self.websocket.close,
+        )
+        self.context.outbox = self.outbox
+        self.streams: dict[str, FastStream] = {}
+
+    async def handle(self) -> None:
+        """Strawberry's loop, reading ASGI messages directly: an idle connection then holds two
+        fewer generators, and each message costs two fewer hops."""
+        self.on_request_accepted()
+        websocket = self.websocket.ws  # type: ignore[attr-defined]
+        state = websocket.state
+        try:
+            while True:
+                message = await websocket.receive()
+                if message["type"] != "websocket.receive":
+                    break  # disconnected
+                text = message.get("text")
+                if text is None:
+                    await self.handle_invalid_message("WebSocket message type must be text")
+                    break
+                try:
+                    data = json.loads(text)
+                except ValueError:
+                    await self.handle_invalid_message("WebSocket message must be valid JSON")
+                    break
+                state.last_activity = time.time()
+                await self.handle_message(data)
+        except WebSocketDisconnect:
+            pass
+        finally:
+            await self.shutdown()
+
+    async def handle_connection_init(self, message: Any) -> None:
+        await super().handle_connection_init(message)
+        self.connection_init_timeout_task = None  # done: do not keep it for the connection's life
+        self.context.connection_params = None  # the credentials were checked; do not hold the token
+
+    async def handle_message(self, message: Any) -> None:
+        if not isinstance(message, dict):
+            await self.handle_invalid_message("Failed to parse message")
+            return
+        await super().handle_message(message)
+
+    async def send_message(self, message: Any) -> None:
+        # Strawberry's frames go through the outbox too, so nothing overtakes what is queued.
+        await self.outbox.send(json.dumps(message))
+
+    async def handle_subscribe(self, message: Any) -> None:
+        if not self.connection_acknowledged:
+            await self.websocket.close(code=4401, reason="Unauthorized")
+            return
+        op_id, payload = message.get("id"), message.get("payload")
+        if (
+            not isinstance(op_id, str)
+            or not isinstance(payload, dict)
+            or not isinstance(payload.get("query"), str)
+        ):
+            await self.handle_invalid_message("Invalid subscribe message")
+            return
+        if op_id in self.operations or op_id in self.streams:
+            await self.websocket.close(code=4409, reason=f"Subscriber for {op_id} already exists")
+            return
+        plan = self.plans.get(payload["query"], payload.get("operationName"))
+        prepared = plan.arguments(payload.get("variables")) if plan is not None else None
+        if plan is None or prepared is None:
+            # Not hot, or a variable is wrong: Strawberry executes it and reports its errors.
+            await super().handle_subscribe(message)
+            return
+        variables, arguments = prepared
+        if plan.mutation is not None:
+            await self._run_mutation(op_id, plan, variables, arguments)
+        else:
+            await self._open_stream(op_id, plan, variables, arguments)
+
+    async def _run_mutation(
+        self, op_id: str, plan: Plan, variables: dict[str, Any], arguments: dict[str, Any]
+    ) -> None:
+        assert plan.mutation is not None
+        try:
+            result = await plan.mutation.run(self.context, arguments)
+            payload = plan.result_renderer(variables)(result)
+        except Exception as error:
+            payload = error_payload(error, plan.nodes, [plan.response_key], self.context.request_id)
+        quoted = json.dumps(op_id)
+        self.outbox.push('{"id":' + quoted + ',"type":"next","payload":' + payload + "}")
+        self.outbox.push('{"id":' + quoted + ',"type":"complete"}')
+
+    async def _open_stream(
+        self, op_id: str, plan: Plan, variables: dict[str, Any], arguments: dict[str, Any]
+    ) -> None:
+        assert plan.subscription is not None
+        limit = self.max_subscriptions_per_connection
+        if limit is not None and len(self.operations) + len(self.streams) >= limit:
+            error = GraphQLError("Subscription limit reached")
+            await self.send_message({"id": op_id, "type": "error", "payload": [error.formatted]})
+            return
+        stream = FastStream(
+            op_id,
+            plan.payload_renderer(variables),
+            self.outbox,
+            self._forget,
+            response_key=plan.response_key,
+            request_id=self.context.request_id,
+        )
+        self.streams[op_id] = stream
+        try:
+            await plan.subscription.open(self.context, arguments, stream)
+        except Exception as error:
+            self.streams.pop(op_id, None)
+            await stream.close(dropped=False)
+            self.outbox.push(
+                stream.head
+                + error_payload(error, plan.nodes, [plan.response_key], self.context.request_id)
+                + "}"
+            )
+            self.outbox.push(stream.tail)
+
+    def _forget(self, stream: FastStream) -> None:
+        if self.streams.get(stream.id) is stream:
+            del self.streams[stream.id]
+
+    async def handle_complete(self, message: Any) -> None:
+        stream = self.streams.pop(message.get("id"), None) if isinstance(message.get("id"), str) else None
+        if stream is None:
+            await super().handle_complete(message)
+            return
+        await stream.close(dropped=False)
+
+    async def shutdown(self) -> None:
+        streams, self.streams = list(self.streams.values()), {}
+        for stream in streams:
+            # The connection is gone without saying goodbye: presence waits out its grace period.
+            await stream.close(dropped=True)
+        await super().shutdown()
+        self.outbox.close()
+        context = self.context
+        if context.keepalive is not None:
+            context.state.pinger.remove(context.keepalive)
+        for room_id in context.cursor_rooms or ():
+            context.state.cursors.remove(room_id, context.connection_id)

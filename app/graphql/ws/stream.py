@@ -1,0 +1,120 @@
+"""One live hot subscription on one connection: what a feed sends to, and how it ends."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from graphql import FieldNode, GraphQLError
+
+from app.graphql.errors import coded_error
+from app.graphql.ws.selection import PayloadRenderer
+from app.realtime.outbox import Outbox
+
+log = logging.getLogger(__name__)
+
+
+def error_payload(error: Exception, nodes: list[FieldNode], path: list[str], request_id: str) -> str:
+    """`{"data":null,"errors":[...]}` with the same coded error an executed operation would give."""
+    graphql_error = GraphQLError(str(error), nodes=nodes, path=path, original_error=error)
+    formatted = coded_error(graphql_error, request_id).formatted
+    return json.dumps({"data": None, "errors": [formatted]}, separators=(",", ":"))
+
+
+class FastStream:
+    """Feeds call `send(payload)` with a payload rendered once for all streams sharing
+    `renderer`; only the frame's head (this operation's id) is per stream."""
+
+    __slots__ = (
+        "_ender",
+        "ended",
+        "head",
+        "id",
+        "key",
+        "on_end",
+        "on_resync",
+        "outbox",
+        "renderer",
+        "request_id",
+        "response_key",
+        "tail",
+        "view",
+    )
+
+    def __init__(
+        self,
+        op_id: str,
+        renderer: PayloadRenderer,
+        outbox: Outbox,
+        ender: Callable[[FastStream], None],
+        *,
+        response_key: str,
+        request_id: str,
+    ) -> None:
+        self.id = op_id
+        self.response_key = response_key
+        self.request_id = request_id
+        self.head = '{"id":' + json.dumps(op_id) + ',"type":"next","payload":'
+        self.tail = '{"id":' + json.dumps(op_id) + ',"type":"complete"}'
+        self.renderer = renderer
+        self.outbox = outbox
+        self._ender = ender  # forgets the stream in its connection
+        self.ended = False
+        # Set by the feed: what to send after the socket drained past dropped frames, and what to
+        # undo when the stream ends (`dropped`: the connection vanished rather than said goodbye).
+        self.on_resync: Callable[[FastStream], None] | None = None
+        self.on_end: Callable[[bool], Awaitable[None]] | None = None
+        # The feed's per-stream data: `key` leaves the stream out of events about itself (its own
+        # connection or user), `view` holds anything else the feed needs.
+        self.key: Any = None
+        self.view: Any = None
+
+    def send(self, payload: str) -> None:
+        if not self.ended:
+            self.outbox.push(self.head + payload + "}", self)
+
+    def resync(self) -> None:
+        if not self.ended and self.on_resync is not None:
+            self.on_resync(self)
+
+    def finish(self, error_text: str | None = None) -> None:
+        """The server ends the stream: an optional last payload (an error), then `complete`."""
+        if self.ended:
+            return
+        self.ended = True
+        if error_text is not None:
+            self.outbox.push(self.head + error_text + "}")
+        self.outbox.push(self.tail)
+        self.outbox.forget(self)
+        self._ender(self)
+        _spawn(self._undo(dropped=False))
+
+    def fail(self, error: Exception) -> None:
+        """End the stream with a coded error (as `next` with errors, then `complete`)."""
+        self.finish(error_payload(error, [], [self.response_key], self.request_id))
+
+    async def close(self, *, dropped: bool) -> None:
+        """The client completed it, or the connection ended: undo what `open` did."""
+        self.ended = True
+        self.outbox.forget(self)
+        await self._undo(dropped=dropped)
+
+    async def _undo(self, *, dropped: bool) -> None:
+        on_end, self.on_end = self.on_end, None  # once, whoever ends the stream
+        if on_end is not None:
+            try:
+                await on_end(dropped)
+            except Exception:
+                log.exception("ending stream %s failed", self.id)
+
+
+_background: set[asyncio.Task[Any]] = set()
+
+
+def _spawn(coroutine: Awaitable[None]) -> None:
+    task = asyncio.ensure_future(coroutine)
+    _background.add(task)
+    task.add_done_callback(_background.discard)

@@ -1,0 +1,128 @@
+"""What realtime operations need to know of a room, cached per process.
+
+Joining, moving a cursor or broadcasting must not read the database each time (a thousand joins
+in a second would exhaust the pool). Rooms are cached for a few seconds; a change made through
+the API is announced on the hub after its commit and evicts the room in every process at once.
+The TTL only bounds staleness when an announcement is lost (a Redis outage; changes made by a
+job in a worker process).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.realtime.hub import Hub
+from app.realtime.redis_backend import RESYNC
+from app.rooms.models import Room, RoomAccess, RoomStatus
+
+CHANNEL = "rooms:changed"
+MAX_ROOMS = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class RoomSnapshot:
+    id: uuid.UUID
+    organization_id: uuid.UUID
+    slug: str
+    access: RoomAccess
+    status: RoomStatus
+    password_hash: str | None
+    max_participants: int
+    presence_ttl_s: int
+    cursor_tick_ms: int
+    features: frozenset[str]
+
+    @classmethod
+    def of(cls, room: Room) -> RoomSnapshot:
+        return cls(
+            id=room.id,
+            organization_id=room.organization_id,
+            slug=room.slug,
+            access=room.access,
+            status=room.status,
+            password_hash=room.password_hash,
+            max_participants=room.max_participants,
+            presence_ttl_s=room.presence_ttl_s,
+            cursor_tick_ms=room.cursor_tick_ms,
+            features=frozenset(name for name, on in room.features.items() if on),
+        )
+
+
+class RoomCache:
+    def __init__(self, session_factory: async_sessionmaker[AsyncSession], hub: Hub, ttl_s: float) -> None:
+        self._session_factory = session_factory
+        self._hub = hub
+        self._ttl_s = ttl_s
+        self._rooms: dict[uuid.UUID, tuple[RoomSnapshot | None, float]] = {}
+        self._loading: dict[uuid.UUID, asyncio.Future[RoomSnapshot | None]] = {}
+        # Bumped by every eviction: a read that began before one does not store what it read.
+        self._generation = 0
+        # Called with the id of every room announced as changed (in the hub's task: must not block).
+        self.on_change: list[Callable[[uuid.UUID], None]] = []
+
+    async def start(self) -> None:
+        await self._hub.listen(CHANNEL, self._on_message)
+
+    async def stop(self) -> None:
+        await self._hub.unlisten(CHANNEL, self._on_message)
+
+    async def get(self, room_id: uuid.UUID) -> RoomSnapshot | None:
+        """The room, or None if it does not exist (deleted rooms are returned: callers decide)."""
+        found = self._rooms.get(room_id)
+        if found is not None and found[1] > time.monotonic():
+            return found[0]
+        loading = self._loading.get(room_id)
+        if loading is not None:  # one read for a burst of joins
+            return await asyncio.shield(loading)
+        loading = self._loading[room_id] = asyncio.get_running_loop().create_future()
+        generation = self._generation
+        try:
+            async with self._session_factory() as session:
+                room = await session.get(Room, room_id)
+            snapshot = RoomSnapshot.of(room) if room is not None else None
+        except BaseException as error:
+            loading.set_exception(error if isinstance(error, Exception) else RuntimeError("cancelled"))
+            loading.exception()
+            raise
+        finally:
+            self._loading.pop(room_id, None)
+        if generation == self._generation:
+            self._store(room_id, snapshot)
+        loading.set_result(snapshot)
+        return snapshot
+
+    async def changed(self, room_id: uuid.UUID) -> None:
+        """A room changed (call after the commit): every process forgets it."""
+        self._evict(room_id)
+        await self._hub.publish(CHANNEL, str(room_id))
+
+    def _evict(self, room_id: uuid.UUID | None) -> None:
+        self._generation += 1
+        if room_id is None:
+            self._rooms.clear()
+        else:
+            self._rooms.pop(room_id, None)
+
+    def _store(self, room_id: uuid.UUID, snapshot: RoomSnapshot | None) -> None:
+        if len(self._rooms) >= MAX_ROOMS:
+            self._rooms.pop(next(iter(self._rooms)))  # the oldest entry
+        self._rooms[room_id] = (snapshot, time.monotonic() + self._ttl_s)
+
+    def _on_message(self, message: Any) -> None:
+        if message == RESYNC:
+            self._evict(None)  # announcements may have been lost while the transport was down
+            return
+        try:
+            room_id = uuid.UUID(message)
+        except ValueError:
+            return
+        self._evict(room_id)
+        for callback in self.on_change:
+            callback(room_id)
