@@ -118,6 +118,8 @@ class Outbox:
         if self._writer is None:
             self._write_now(frame)
             return
+        if stream is not None and stream in self._stale:
+            return  # superseded by the resync it will get once the socket drains
         if len(self._queue) >= self.max_frames or self._bytes + len(frame) > self.max_bytes:
             if stream is not None:
                 self.mark_stale(stream)

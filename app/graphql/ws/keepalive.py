@@ -23,7 +23,6 @@ log = logging.getLogger(__name__)
 PING = '{"type":"ping"}'
 RESOLUTION_S = 0.5
 SILENT_INTERVALS = 3
-MIN_SILENCE_S = 10.0
 CLOSE_SILENT = 4000  # private use: "keepalive timeout"
 
 
@@ -88,7 +87,7 @@ class Pinger:
 
     def _visit(self, keepalive: KeepAlive, now: float, wall: float) -> None:
         silence = wall - keepalive.activity.last_activity
-        if silence > max(SILENT_INTERVALS * keepalive.interval_s, MIN_SILENCE_S):
+        if silence > SILENT_INTERVALS * keepalive.interval_s:
             del self._connections[keepalive]
             log.info("closing a connection silent for %.0f s", silence)
             task = asyncio.ensure_future(keepalive.close(CLOSE_SILENT, "keepalive timeout"))

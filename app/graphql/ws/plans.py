@@ -78,7 +78,9 @@ class Plan:
             return None
         if self.quick is not None:
             return self.quick(raw_variables or {})
-        coerced = get_variable_values(self.schema, self.operation.variable_definitions, raw_variables or {})
+        coerced = get_variable_values(
+            self.schema, self.operation.variable_definitions or (), raw_variables or {}
+        )
         if not isinstance(coerced, VariableValues):
             return None
         try:
@@ -144,7 +146,7 @@ class QuickArguments:
         cls, schema: Any, operation: OperationDefinitionNode, field: GraphQLField, node: FieldNode
     ) -> QuickArguments | None:
         variables = []
-        for definition in operation.variable_definitions:
+        for definition in operation.variable_definitions or ():
             type_ = type_from_ast(schema, definition.type)
             non_null = isinstance(type_, GraphQLNonNull)
             named = type_.of_type if non_null else type_
@@ -156,7 +158,7 @@ class QuickArguments:
                 if default is Undefined:
                     return None
             variables.append((definition.variable.name.value, non_null, named.parse_value, default))
-        given = {argument.name.value: argument.value for argument in node.arguments}
+        given = {argument.name.value: argument.value for argument in node.arguments or ()}
         arguments: list[tuple[str, Any]] = []
         for name, definition in field.args.items():
             value = given.get(name)

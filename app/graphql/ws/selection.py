@@ -180,12 +180,24 @@ def _scalar(type_: GraphQLScalarType) -> Render:
 
 
 def _enum(type_: GraphQLEnumType) -> Render:
+    """Enum values as stored (e.g. "online") or as Python enum members both render as names."""
     names: dict[Any, str] = {}
     for name, definition in type_.values.items():
         names[definition.value] = _dumps(name)
         if isinstance(definition.value, enum.Enum):
-            names[definition.value.value] = _dumps(name)  # the stored value (e.g. "online") too
-    return lambda value: "null" if value is None else names[value]
+            names[definition.value.value] = _dumps(name)
+
+    def render(value: Any) -> str:
+        if value is None:
+            return "null"
+        found = names.get(value)
+        if found is None and isinstance(value, enum.Enum):
+            found = names.get(value.value)
+        if found is None:
+            raise ValueError(f"{value!r} is not a value of {type_.name}")
+        return found
+
+    return render
 
 
 @dataclass(frozen=True)
