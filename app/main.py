@@ -106,7 +106,12 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False) -> 
             presence = PresenceService(registry, hub, grace_s=settings.presence_grace_s)
             await presence.start()
             stack.push_async_callback(presence.stop)
-            cursors = CursorRooms(hub, process_id=presence.process_id, idle_after_s=settings.cursor_idle_s)
+            cursors = CursorRooms(
+                hub,
+                process_id=presence.process_id,
+                idle_after_s=settings.cursor_idle_s,
+                heartbeat_s=settings.cursor_heartbeat_s,
+            )
             stack.push_async_callback(cursors.stop)
             event_feeds: Feeds[RoomEventFeed] = Feeds(lambda room: RoomEventFeed(hub, room))
             stack.push_async_callback(event_feeds.stop)

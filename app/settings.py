@@ -100,6 +100,9 @@ class Settings(BaseSettings):
     presence_grace_s: float = 5.0
     # A cursor that has not moved for this long is shown idle (FR-5.6).
     cursor_idle_s: float = 30.0
+    # Processes announce their cursors at least this often; others drop the cursors of a process
+    # silent for three of these (it died).
+    cursor_heartbeat_s: float = 5.0
     # Participants and connection logs are written in one batch this often.
     presence_flush_interval_s: float = 2.0
     # Frames waiting for one slow socket, at most; past that its streams are resynced or ended.

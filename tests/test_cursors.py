@@ -78,3 +78,27 @@ async def test_cursor_errors(live_server: LiveServer, session_factory) -> None: 
         other = await setup_room(live_server, session_factory)
         foreign = await ada.subscribe(CURSORS, {"room": other.room_id})
         assert (await error_of(ada, foreign))["extensions"]["code"] == "NOT_FOUND"
+
+
+async def test_a_new_subscriber_first_gets_the_whole_state(live_server: LiveServer, session_factory) -> None:  # type: ignore[no-untyped-def]
+    room = await setup_room(live_server, session_factory)
+    full_state = "subscription($room: UUID!) { cursors(roomId: $room) { full cursors { userId x } removed } }"
+    async with room.client("ada") as ada, room.client("bob") as bob, room.client("cy") as cy:
+        await run(ada, MOVE, room=room.room_id, x=1.0, y=1.0)
+        await run(bob, MOVE, room=room.room_id, x=2.0, y=2.0)
+        # A late arrival sees everyone who has a cursor, at once, and `full` says it is the whole.
+        first = (await next_of(cy, await cy.subscribe(full_state, {"room": room.room_id})))["cursors"]
+        assert first["full"] is True and first["removed"] == []
+        assert sorted((c["userId"], c["x"]) for c in first["cursors"]) == [("ada", 1.0), ("bob", 2.0)]
+        # Bob, subscribing after his own move, gets the others only.
+        mine = (await next_of(bob, await bob.subscribe(full_state, {"room": room.room_id})))["cursors"]
+        assert [c["userId"] for c in mine["cursors"]] == ["ada"]
+        # Later batches carry changes only (a move still pending when cy subscribed may come
+        # again: the same position, harmless).
+        await run(ada, MOVE, room=room.room_id, x=5.0, y=1.0)
+        while True:
+            later = (await next_of(cy, "1"))["cursors"]  # cy's first operation
+            assert later["full"] is False
+            if {"userId": "ada", "x": 5.0} in later["cursors"]:
+                break
+            assert later["cursors"] == [{"userId": "bob", "x": 2.0}]

@@ -51,3 +51,39 @@ async def test_only_graphql_transport_ws_is_spoken(live_server: LiveServer) -> N
         with pytest.raises(ConnectionClosedError):
             await asyncio.wait_for(connection.recv(), 5)
         assert connection.close_code == 4406
+
+
+async def test_a_connection_that_stops_answering_pings_is_closed(live_server_with) -> None:  # type: ignore[no-untyped-def]
+    server = await live_server_with(ws_keepalive_s=0.5)
+    async with graphql_ws(server.ws_url) as ws:
+        pings = 0
+        while pings < 2:  # a live client answers (graphql_ws does, in receive)
+            await ws.send({"type": "ping"})
+            assert (await ws.receive(timeout=3))["type"] == "pong"
+            pings += 1
+        ws.answer_pings = False  # silent now: three intervals later the server hangs up
+        with pytest.raises(ConnectionClosedError):
+            while True:
+                await ws.connection.recv()
+        assert ws.connection.close_code == 4000
+
+
+async def test_protocol_violations_close_with_their_codes(live_server: LiveServer) -> None:
+    async with graphql_ws(live_server.ws_url) as ws:
+        await ws.send(
+            {"id": "1", "type": "subscribe", "payload": {"query": "subscription { health { ok } }"}}
+        )
+        await ws.send(
+            {"id": "1", "type": "subscribe", "payload": {"query": "subscription { health { ok } }"}}
+        )
+        with pytest.raises(ConnectionClosedError):
+            while True:
+                await ws.connection.recv()
+        assert ws.connection.close_code == 4409  # the same id twice
+    for bad in ([1, 2], {"type": "subscribe", "id": "1", "payload": "not an object"}):
+        async with graphql_ws(live_server.ws_url) as ws:
+            await ws.send(bad)  # type: ignore[arg-type]
+            with pytest.raises(ConnectionClosedError):
+                while True:
+                    await ws.connection.recv()
+            assert ws.connection.close_code == 4400

@@ -183,3 +183,32 @@ async def test_participants_and_connection_logs_are_written_in_batches(  # type:
         p.presence_data == {"tab": 1} for p in participants
     )
     assert kinds == ["connect", "connect", "disconnect"] and active is not None
+
+
+async def test_archiving_or_deleting_a_room_ends_its_live_subscriptions(  # type: ignore[no-untyped-def]
+    live_server: LiveServer, session_factory
+) -> None:
+    from tests.test_cursors import CURSORS
+    from tests.test_room_events import EVENTS
+
+    for action, expected in (
+        ("archiveRoom(id: $id) { status }", "FORBIDDEN"),
+        ("deleteRoom(id: $id)", "NOT_FOUND"),
+    ):
+        room = await setup_room(live_server, session_factory)
+        async with room.client("ada") as ada:
+            ops = [
+                await ada.subscribe(document, {"room": room.room_id})
+                for document in (PRESENCE, CURSORS, EVENTS)
+            ]
+            await next_of(ada, ops[0])
+            await room.dev.gql.data(f"mutation($id: UUID!) {{ {action} }}", id=room.room_id)
+            ended: dict[str, str] = {}
+            while len(ended) < 3:
+                message = await ada.receive()
+                if message.get("id") in ops and message["type"] == "next":
+                    ended[message["id"]] = message["payload"]["errors"][0]["extensions"]["code"]
+            assert set(ended.values()) == {expected}
+            # The cache was told at once: a new join is refused right away, not after its TTL.
+            again = await ada.subscribe(PRESENCE, {"room": room.room_id})
+            assert (await error_of(ada, again))["extensions"]["code"] == expected

@@ -20,7 +20,7 @@ import pytest
 from app.settings import Settings
 from tests.backends import IS_POSTGRES
 from tests.conftest import free_port
-from tests.realtime import PRESENCE, next_of, run, setup_room
+from tests.realtime import PRESENCE, error_of, next_of, run, setup_room
 from tests.test_cursors import CURSORS, MOVE
 from tests.test_room_events import BROADCAST, EVENTS
 
@@ -50,6 +50,7 @@ def _spawn(settings: Settings, redis_url: str, tmp: Path) -> Process:
         "SYNCFORGE_REDIS_NAMESPACE": settings.redis_namespace,
         "SYNCFORGE_SECRET_KEY": settings.secret_key or "",
         "SYNCFORGE_PRESENCE_GRACE_S": "1",
+        "SYNCFORGE_CURSOR_HEARTBEAT_S": "1",
         "SYNCFORGE_LOG_LEVEL": "warning",
     }
     popen = subprocess.Popen(
@@ -105,8 +106,52 @@ async def test_two_processes_share_presence_cursors_and_events_and_survive_a_sig
 
             b.popen.send_signal(signal.SIGKILL)  # no goodbye from b: its entries must expire
             b.popen.wait(timeout=10)
-            left = (await next_of(watcher, presence, timeout=20))["roomPresence"]
+            # Its presence leaves, and its cursors go once b has missed three cursor heartbeats.
+            left = gone = None
+            while left is None or gone is None:
+                message = await watcher.receive(timeout=20)
+                if message.get("id") == presence and message["type"] == "next":
+                    left = message["payload"]["data"]["roomPresence"]
+                elif message.get("id") == cursors and message["type"] == "next":
+                    gone = message["payload"]["data"]["cursors"]
             assert [u["userId"] for u in left["leaves"]] == ["bob"]
+            assert gone["removed"] == [cursor["connectionId"]] and gone["cursors"] == []
+
+
+async def test_revoking_a_key_or_archiving_a_room_applies_in_every_process_at_once(  # type: ignore[no-untyped-def]
+    settings: Settings, session_factory, tmp_path: Path
+) -> None:
+    from tests.gql import GQL, create_key
+
+    with _processes(settings, settings.redis_url or "", tmp_path, 2) as (a, b):
+        room = await setup_room(a, session_factory)
+        # Process b has seen (and cached) the key and the room.
+        async with room.client("ada", via=b) as ada:
+            op = await ada.subscribe(PRESENCE, {"room": room.room_id})
+            await next_of(ada, op)
+            events = await ada.subscribe(EVENTS, {"room": room.room_id})
+            secret, key_id = await create_key(room.dev, room.org_id, "SECRET")
+            async with httpx.AsyncClient(base_url=b.url) as http_b:
+                on_b = GQL(http_b).bearer(secret)
+                assert await on_b.data("{ organizations { edges { node { id } } } }")
+                await room.dev.gql.data(
+                    "mutation($id: UUID!) { revokeApiKey(id: $id) { status } }", id=key_id
+                )
+                refused = await on_b.error("{ organizations { edges { node { id } } } }")
+                assert refused["extensions"]["code"] == "UNAUTHORIZED"  # b's cache forgot it
+
+            # Archived through process a: ada's live subscriptions on b end, and nobody joins.
+            await room.dev.gql.data(
+                "mutation($id: UUID!) { archiveRoom(id: $id) { status } }", id=room.room_id
+            )
+            ended = {}
+            while len(ended) < 2:
+                message = await ada.receive(timeout=10)
+                if message.get("id") in (op, events) and message["type"] == "next":
+                    ended[message["id"]] = message["payload"]["errors"][0]["extensions"]
+            assert {e["reason"] for e in ended.values()} == {"ARCHIVED"}
+            again = await ada.subscribe(PRESENCE, {"room": room.room_id})
+            assert (await error_of(ada, again))["extensions"]["reason"] == "ARCHIVED"
 
 
 @pytest.mark.skipif(not Path("/usr/bin/redis-server").exists(), reason="needs redis-server")

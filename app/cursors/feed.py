@@ -28,9 +28,9 @@ from app.realtime.redis_backend import RESYNC
 
 log = logging.getLogger(__name__)
 
-# A process that has cursors in a room says so at least this often, even when they are still;
-# other processes forget its cursors after three silent periods (it died).
-HEARTBEAT_S = 5.0
+# A process that has cursors in a room says so at least every `heartbeat_s` (5 s), even when
+# they are still; other processes forget its cursors after this many silent periods (it died).
+SILENT_HEARTBEATS = 3
 
 
 def channel(room_id: str) -> str:
@@ -186,7 +186,7 @@ class CursorRoom:
     def _expire_silent_processes(self) -> None:
         if not self.heard:
             return
-        deadline = time.monotonic() - 3 * HEARTBEAT_S
+        deadline = time.monotonic() - SILENT_HEARTBEATS * self.rooms.heartbeat_s
         for process in [p for p, at in self.heard.items() if at < deadline]:
             del self.heard[process]
             for key in [k for k, p in self.remote_process.items() if p == process]:
@@ -198,7 +198,7 @@ class CursorRoom:
             self.local_changed.clear()
             self.local_removed.clear()
             return
-        beat = self.local and loop_now - self.last_publish >= HEARTBEAT_S
+        beat = self.local and loop_now - self.last_publish >= self.rooms.heartbeat_s
         if not (self.local_changed or self.local_removed or beat):
             return
         batch = {
@@ -218,7 +218,7 @@ class CursorRoom:
         if active:
             wake.append(loop_now + max(0.0, min(active) + self.rooms.idle_after_s - time.time()) + 0.01)
         if (self.local and self.rooms.hub.shared) or self.heard:
-            wake.append(loop_now + HEARTBEAT_S)
+            wake.append(loop_now + self.rooms.heartbeat_s)
         if self.changed or self.removed or self.local_changed or self.local_removed:
             wake.append(self.last_tick + self.tick_s)
         if wake:
@@ -251,10 +251,11 @@ class CursorRoom:
 class CursorRooms:
     """This process's cursor rooms: alive while they have local movers or subscribers."""
 
-    def __init__(self, hub: Hub, *, process_id: str, idle_after_s: float) -> None:
+    def __init__(self, hub: Hub, *, process_id: str, idle_after_s: float, heartbeat_s: float = 5.0) -> None:
         self.hub = hub
         self.process_id = process_id
         self.idle_after_s = idle_after_s
+        self.heartbeat_s = heartbeat_s
         self._rooms: dict[str, CursorRoom] = {}
         self._publishing: set[asyncio.Task[None]] = set()
 
