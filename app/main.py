@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import gc
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -61,10 +62,10 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False) -> 
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with contextlib.AsyncExitStack() as stack:
             engine = create_engine(settings)
-            stack.push_async_callback(engine.dispose)
+            stack.push_async_callback(_bounded, "engine", engine.dispose)
             hub = Hub.from_settings(settings)
             await hub.start()
-            stack.push_async_callback(hub.stop)
+            stack.push_async_callback(_bounded, "hub", hub.stop)
             redis = (
                 aioredis.from_url(
                     settings.redis_url,
@@ -77,7 +78,7 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False) -> 
                 else None
             )
             if redis is not None:
-                stack.push_async_callback(redis.aclose)
+                stack.push_async_callback(_bounded, "redis", redis.aclose)
             jobs = JobQueue(settings)
             stack.callback(jobs.close)
             if jobs.is_embedded:
@@ -91,40 +92,40 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False) -> 
             session_factory = create_session_factory(engine)
             usage = UsageRecorder(session_factory, settings.usage_flush_interval_s)
             await usage.start()
-            stack.push_async_callback(usage.stop)
+            stack.push_async_callback(_bounded, "usage", usage.stop)
             rate_limits = RateLimits(settings)
-            stack.push_async_callback(rate_limits.close)
+            stack.push_async_callback(_bounded, "rate_limits", rate_limits.close)
             registry = (
                 RedisPresenceRegistry(redis, settings.redis_namespace) if redis else MemoryPresenceRegistry()
             )
             key_cache = KeyCache(hub, settings.api_key_cache_ttl_s)
             await key_cache.start()
-            stack.push_async_callback(key_cache.stop)
+            stack.push_async_callback(_bounded, "key_cache", key_cache.stop)
             rooms = RoomCache(session_factory, hub, settings.room_cache_ttl_s)
             await rooms.start()
-            stack.push_async_callback(rooms.stop)
+            stack.push_async_callback(_bounded, "rooms", rooms.stop)
             presence = PresenceService(registry, hub, grace_s=settings.presence_grace_s)
             await presence.start()
-            stack.push_async_callback(presence.stop)
+            stack.push_async_callback(_bounded, "presence", presence.stop)
             cursors = CursorRooms(
                 hub,
                 process_id=presence.process_id,
                 idle_after_s=settings.cursor_idle_s,
                 heartbeat_s=settings.cursor_heartbeat_s,
             )
-            stack.push_async_callback(cursors.stop)
+            stack.push_async_callback(_bounded, "cursors", cursors.stop)
             event_feeds: Feeds[RoomEventFeed] = Feeds(lambda room: RoomEventFeed(hub, room))
-            stack.push_async_callback(event_feeds.stop)
+            stack.push_async_callback(_bounded, "event_feeds", event_feeds.stop)
             watch = RoomWatch(
                 rooms,
                 lambda room: _streams(presence.feeds.get(room)),
                 lambda room: _streams(cursors.get(room)),
                 lambda room: _streams(event_feeds.get(room)),
             )
-            stack.push_async_callback(watch.stop)
+            stack.push_async_callback(_bounded, "watch", watch.stop)
             pinger = Pinger(settings.ws_keepalive_s)
             pinger.start()
-            stack.push_async_callback(pinger.stop)
+            stack.push_async_callback(_bounded, "pinger", pinger.stop)
             recorder = PresenceRecorder(
                 session_factory,
                 interval_s=settings.presence_flush_interval_s,
@@ -132,7 +133,7 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False) -> 
                 live_rooms=presence.local_rooms,
             )
             await recorder.start()
-            stack.push_async_callback(recorder.stop)
+            stack.push_async_callback(_bounded, "recorder", recorder.stop)
             app.state.syncforge = AppState(
                 settings=settings,
                 engine=engine,
@@ -174,6 +175,21 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False) -> 
         lifespan=lifespan,
         middleware=[Middleware(MaxBodySize, max_bytes=settings.max_request_bytes)],
     )
+
+
+SHUTDOWN_STEP_S = 15.0
+
+
+async def _bounded(name: str, step: Callable[[], Awaitable[object]]) -> None:
+    """One shutdown step, never more than SHUTDOWN_STEP_S: a stuck dependency (a dead Redis, a
+    lock) is logged and skipped, and the rest of the shutdown still runs."""
+    try:
+        async with asyncio.timeout(SHUTDOWN_STEP_S):
+            await step()
+    except TimeoutError:
+        log.error("shutdown: %s did not stop within %.0f s; abandoned", name, SHUTDOWN_STEP_S)
+    except Exception:
+        log.exception("shutdown: stopping %s failed", name)
 
 
 def _streams(feed: Any) -> list[Any]:

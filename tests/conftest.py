@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 import uvicorn
-from sqlalchemy import delete
+from sqlalchemy import delete, text
 from starlette.applications import Starlette
 
 import app.models
@@ -69,6 +69,8 @@ async def _empty_tables(request: pytest.FixtureRequest) -> AsyncIterator[None]:
     engine = create_engine(make_settings(request.getfixturevalue("database_url")))
     try:
         async with engine.begin() as connection:
+            if IS_POSTGRES:  # a row still locked by a stuck session fails here, rather than hanging
+                await connection.execute(text("SET LOCAL lock_timeout = '30s'"))
             for table in reversed(metadata.sorted_tables):
                 await connection.execute(delete(table))
     finally:

@@ -8,18 +8,15 @@ never cached: each guess still costs a lookup (and counts against the IP's rate 
 
 from __future__ import annotations
 
-import contextlib
-import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
 from app.accounts.models import ApiKey, ApiKeyType
+from app.realtime.announced import MISSING, Announcements, TTLCache
 from app.realtime.hub import Hub
-from app.realtime.redis_backend import RESYNC
 
 CHANNEL = "api_keys:changed"
-MAX_KEYS = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,45 +44,30 @@ class KeySnapshot:
 
 class KeyCache:
     def __init__(self, hub: Hub | None, ttl_s: float) -> None:
-        self._hub = hub
-        self._ttl_s = ttl_s
-        self._keys: dict[str, tuple[KeySnapshot, float]] = {}
+        self._keys: TTLCache[str, KeySnapshot] = TTLCache(ttl_s)
+        self._announcements = Announcements(hub, CHANNEL, self._forget)
 
     async def start(self) -> None:
-        if self._hub is not None:
-            await self._hub.listen(CHANNEL, self._on_message)
+        await self._announcements.start()
 
     async def stop(self) -> None:
-        if self._hub is not None:
-            await self._hub.unlisten(CHANNEL, self._on_message)
+        await self._announcements.stop()
 
     def get(self, key_hash: str) -> KeySnapshot | None:
         found = self._keys.get(key_hash)
-        if found is None:
-            return None
-        if found[1] <= time.monotonic():
-            del self._keys[key_hash]
-            return None
-        return found[0]
+        return None if found is MISSING else found  # type: ignore[return-value]
 
     def put(self, key_hash: str, snapshot: KeySnapshot) -> None:
-        if len(self._keys) >= MAX_KEYS:
-            self._keys.pop(next(iter(self._keys)))
-        self._keys[key_hash] = (snapshot, time.monotonic() + self._ttl_s)
+        self._keys.put(key_hash, snapshot)
 
     async def changed(self, key_id: uuid.UUID) -> None:
         """A key was revoked or rotated (call after the commit): every process forgets it."""
-        self._forget(key_id)
-        if self._hub is not None:
-            await self._hub.publish(CHANNEL, str(key_id))
+        await self._announcements.announce(key_id)
 
-    def _forget(self, key_id: uuid.UUID) -> None:
-        for key_hash in [h for h, (snapshot, _) in self._keys.items() if snapshot.id == key_id]:
-            del self._keys[key_hash]
-
-    def _on_message(self, message: str) -> None:
-        if message == RESYNC:
+    def _forget(self, key_id: uuid.UUID | None) -> None:
+        if key_id is None:
             self._keys.clear()
             return
-        with contextlib.suppress(ValueError):
-            self._forget(uuid.UUID(message))
+        for key_hash, snapshot in self._keys.items():
+            if snapshot.id == key_id:
+                self._keys.pop(key_hash)

@@ -10,20 +10,17 @@ job in a worker process).
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.realtime.announced import MISSING, Announcements, TTLCache
 from app.realtime.hub import Hub
-from app.realtime.redis_backend import RESYNC
 from app.rooms.models import Room, RoomAccess, RoomStatus
 
 CHANNEL = "rooms:changed"
-MAX_ROOMS = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,26 +55,25 @@ class RoomSnapshot:
 class RoomCache:
     def __init__(self, session_factory: async_sessionmaker[AsyncSession], hub: Hub, ttl_s: float) -> None:
         self._session_factory = session_factory
-        self._hub = hub
-        self._ttl_s = ttl_s
-        self._rooms: dict[uuid.UUID, tuple[RoomSnapshot | None, float]] = {}
+        self._rooms: TTLCache[uuid.UUID, RoomSnapshot | None] = TTLCache(ttl_s)
         self._loading: dict[uuid.UUID, asyncio.Future[RoomSnapshot | None]] = {}
         # Bumped by every eviction: a read that began before one does not store what it read.
         self._generation = 0
+        self._announcements = Announcements(hub, CHANNEL, self._evict)
         # Called with the id of every room announced as changed (in the hub's task: must not block).
         self.on_change: list[Callable[[uuid.UUID], None]] = []
 
     async def start(self) -> None:
-        await self._hub.listen(CHANNEL, self._on_message)
+        await self._announcements.start()
 
     async def stop(self) -> None:
-        await self._hub.unlisten(CHANNEL, self._on_message)
+        await self._announcements.stop()
 
     async def get(self, room_id: uuid.UUID) -> RoomSnapshot | None:
         """The room, or None if it does not exist (deleted rooms are returned: callers decide)."""
         found = self._rooms.get(room_id)
-        if found is not None and found[1] > time.monotonic():
-            return found[0]
+        if found is not MISSING:
+            return found  # type: ignore[return-value]
         loading = self._loading.get(room_id)
         if loading is not None:  # one read for a burst of joins
             return await asyncio.shield(loading)
@@ -94,35 +90,19 @@ class RoomCache:
         finally:
             self._loading.pop(room_id, None)
         if generation == self._generation:
-            self._store(room_id, snapshot)
+            self._rooms.put(room_id, snapshot)
         loading.set_result(snapshot)
         return snapshot
 
     async def changed(self, room_id: uuid.UUID) -> None:
         """A room changed (call after the commit): every process forgets it."""
-        self._evict(room_id)
-        await self._hub.publish(CHANNEL, str(room_id))
+        await self._announcements.announce(room_id)
 
     def _evict(self, room_id: uuid.UUID | None) -> None:
         self._generation += 1
         if room_id is None:
-            self._rooms.clear()
-        else:
-            self._rooms.pop(room_id, None)
-
-    def _store(self, room_id: uuid.UUID, snapshot: RoomSnapshot | None) -> None:
-        if len(self._rooms) >= MAX_ROOMS:
-            self._rooms.pop(next(iter(self._rooms)))  # the oldest entry
-        self._rooms[room_id] = (snapshot, time.monotonic() + self._ttl_s)
-
-    def _on_message(self, message: Any) -> None:
-        if message == RESYNC:
-            self._evict(None)  # announcements may have been lost while the transport was down
+            self._rooms.clear()  # announcements may have been lost while the transport was down
             return
-        try:
-            room_id = uuid.UUID(message)
-        except ValueError:
-            return
-        self._evict(room_id)
+        self._rooms.pop(room_id)
         for callback in self.on_change:
             callback(room_id)
