@@ -109,9 +109,10 @@ class PresenceRecorder(PeriodicFlush):
         if not rooms:
             return
         try:
+            room_table = Room.__table__  # type: ignore[attr-defined]
             async with self._session_factory() as session:
                 await session.execute(
-                    update(Room).where(Room.id.in_(rooms)).values(last_active_at=utcnow())  # type: ignore[attr-defined]
+                    update(room_table).where(room_table.c.id.in_(rooms)).values(last_active_at=utcnow())
                 )
                 await session.commit()
         except Exception:
@@ -175,5 +176,10 @@ class PresenceRecorder(PeriodicFlush):
                 ),
                 disconnects,
             )
-        for room_id, at in last_active.items():
-            await session.execute(update(Room).where(Room.id == room_id).values(last_active_at=at))
+        room_table = Room.__table__  # type: ignore[attr-defined]
+        await session.execute(
+            update(room_table)
+            .where(room_table.c.id == bindparam("room"))
+            .values(last_active_at=bindparam("at")),
+            [{"room": room_id, "at": at} for room_id, at in last_active.items()],
+        )

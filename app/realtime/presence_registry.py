@@ -88,7 +88,8 @@ class MemoryPresenceRegistry:
         return entry
 
     async def entries(self, room: str) -> list[PresenceEntry]:
-        return [replace(entry) for entry in self._rooms.get(room, {}).values()]
+        # Not copies: these are read (by feeds and the reaper), and `put` stores copies anyway.
+        return list(self._rooms.get(room, {}).values())
 
     async def count(self, room: str) -> int:
         return len(self._rooms.get(room, {}))
