@@ -31,7 +31,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import realtime as bench  # noqa: E402  (the harness this script shares: servers, accounts, /proc)
+import realtime as bench
 
 PRESENCE = bench.PRESENCE_SUB
 
@@ -103,7 +103,9 @@ async def raw_phases(server: bench.ServerProcess, count: int) -> list[tuple[str,
 
     async def join(index: int) -> Any:
         connection = await handshake(index)
-        await connection.send(json.dumps({"t": "hello", "room": f"cost-{index // 10}", "id": bench.user_id(index)}))
+        await connection.send(
+            json.dumps({"t": "hello", "room": f"cost-{index // 10}", "id": bench.user_id(index)})
+        )
         await connection.send(json.dumps({"t": "sub", "what": "presence"}))
         assert json.loads(await connection.recv())["kind"] == "SYNC"
         return connection
@@ -128,7 +130,9 @@ def main() -> None:
         os.sched_setaffinity(0, client_cores)
     workdir = Path(tempfile.mkdtemp(prefix="syncforge-conncost-"))
     env = bench.syncforge_env(workdir, secrets.token_hex(32))
-    print(f"server core {bench.SERVER_CORE}, client cores {sorted(client_cores)}, {args.connections} per phase")
+    print(
+        f"server core {bench.SERVER_CORE}, client cores {sorted(client_cores)}, {args.connections} per phase"
+    )
     print(f"{'server':10s} {'phase':28s} {'ms/conn':>9s} {'minus idle':>11s}")
     for kind, phases in (("raw", raw_phases), ("syncforge", syncforge_phases)):
         server = bench.ServerProcess(kind, workdir, env, f"cost-{kind}")
