@@ -286,14 +286,12 @@ class CursorRooms:
                 room.listening = False
                 raise
         room.audience.add(stream)
+        stream.view = room
         stream.on_resync = room.send_full
+        stream.on_end = _Unsubscribe(self, stream).run  # a bound method: no closure per stream
         if any(key != stream.key for key in room.latest):
             room.send_full(stream)
         return room
-
-    def unsubscriber(self, stream: FastStream) -> Any:
-        """The stream's on_end (a bound method: no closure per subscription)."""
-        return _Unsubscribe(self, stream).run
 
     async def unsubscribe(self, room: CursorRoom, stream: FastStream) -> None:
         room.audience.remove(stream)

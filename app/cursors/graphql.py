@@ -89,11 +89,8 @@ async def move_cursor(context: Context, arguments: dict[str, Any]) -> bool:
 
 async def open_cursors(context: Context, arguments: dict[str, Any], stream: FastStream) -> None:
     ticket = await room_ticket(context, arguments["roomId"], Action.PRESENCE_READ)
-    rooms = context.state.cursors
     stream.key = context.connection_id
-    room = await rooms.subscribe(ticket.room_id, ticket.cursor_tick_s, stream)
-    stream.view = room
-    stream.on_end = rooms.unsubscriber(stream)
+    await context.state.cursors.subscribe(ticket.room_id, ticket.cursor_tick_s, stream)
 
 
 FAST_FIELDS = (

@@ -175,16 +175,19 @@ class PresenceFeed:
             return  # an echo, or older than what we have
         if known is None and self.gone.get(entry_id, -1) >= entry.version:
             return  # it left already
-        visible = _visible(entry)
-        view = _view(entry)
-        self.entries[entry_id] = _Known(entry.version, visible, entry.user_id, entry.info, view)
+        stored = self._store(entry)
         if known is None:
-            self.users.setdefault(entry.user_id, {})[entry_id] = None
+            self._diff("joins", entry, stored.view)
+        elif known.visible != stored.visible:
+            self._diff("updates", entry, stored.view)
+
+    def _store(self, entry: PresenceEntry) -> _Known:
+        stored = _Known(entry.version, _visible(entry), entry.user_id, entry.info, _view(entry))
+        if self.entries.get(entry.entry_id) is None:
+            self.users.setdefault(entry.user_id, {})[entry.entry_id] = None
+        self.entries[entry.entry_id] = stored
         self._texts.pop(entry.user_id, None)
-        if known is None:
-            self._diff("joins", entry, view)
-        elif known.visible != visible:
-            self._diff("updates", entry, view)
+        return stored
 
     def _forget(self, entry_id: str, known: _Known, version: int) -> None:
         del self.entries[entry_id]
@@ -232,15 +235,6 @@ class PresenceFeed:
         for entry in snapshot.values():
             known = self.entries.get(entry.entry_id)
             if known is None or entry.version > known.version:
-                self._apply_quietly(entry)
+                self._store(entry)
         for stream in list(self.audience.streams()):
             self.send_sync(stream)
-
-    def _apply_quietly(self, entry: PresenceEntry) -> None:
-        known = self.entries.get(entry.entry_id)
-        if known is None:
-            self.users.setdefault(entry.user_id, {})[entry.entry_id] = None
-        self.entries[entry.entry_id] = _Known(
-            entry.version, _visible(entry), entry.user_id, entry.info, _view(entry)
-        )
-        self._texts.pop(entry.user_id, None)

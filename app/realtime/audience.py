@@ -30,9 +30,6 @@ class Audience:
             if not streams:
                 del self.groups[stream.renderer]
 
-    def __len__(self) -> int:
-        return sum(len(streams) for streams in self.groups.values())
-
     def __bool__(self) -> bool:
         return bool(self.groups)
 

@@ -34,9 +34,6 @@ class Feeds(Generic[F]):
         slot = self._slots.get(key)
         return slot.feed if slot is not None and slot.ready.done() else None
 
-    def keys(self) -> list[str]:
-        return list(self._slots)
-
     async def acquire(self, key: str) -> F:
         slot = self._slots.get(key)
         if slot is None:

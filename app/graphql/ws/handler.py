@@ -21,7 +21,7 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import Bas
 
 from app.graphql.context import Context
 from app.graphql.ws.plans import Plan, PlanCache
-from app.graphql.ws.stream import FastStream, error_payload
+from app.graphql.ws.stream import FastStream, complete_frame, error_payload, next_head
 from app.realtime.outbox import Outbox
 
 log = logging.getLogger(__name__)
@@ -120,9 +120,8 @@ class TransportHandler(BaseGraphQLTransportWSHandler[Context, None]):
             payload = plan.result_renderer(variables)(result)
         except Exception as error:
             payload = error_payload(error, plan.nodes, [plan.response_key], self.context.request_id)
-        quoted = json.dumps(op_id)
-        self.outbox.push('{"id":' + quoted + ',"type":"next","payload":' + payload + "}")
-        self.outbox.push('{"id":' + quoted + ',"type":"complete"}')
+        self.outbox.push(next_head(op_id) + payload + "}")
+        self.outbox.push(complete_frame(op_id))
 
     async def _open_stream(
         self, op_id: str, plan: Plan, variables: dict[str, Any], arguments: dict[str, Any]

@@ -115,13 +115,12 @@ class Plan:
 
     def result_renderer(self, variables: dict[str, Any]) -> Render:
         """Renders a mutation's whole payload from its resolver's return value."""
+        return self._cached("result", variables, self._build_result_renderer)  # type: ignore[no-any-return]
+
+    def _build_result_renderer(self, compiler: Compiler) -> Render:
         prefix = '{"data":{' + json.dumps(self.response_key) + ":"
-
-        def build(compiler: Compiler) -> Render:
-            value = compiler.value(self.field_def.type, self.nodes)
-            return lambda result: prefix + value(result) + "}}"
-
-        return self._cached("result", variables, build)  # type: ignore[no-any-return]
+        value = compiler.value(self.field_def.type, self.nodes)
+        return lambda result: prefix + value(result) + "}}"
 
 
 def _freeze(value: Any) -> Any:

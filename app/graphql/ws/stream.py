@@ -24,6 +24,15 @@ def error_payload(error: Exception, nodes: list[FieldNode], path: list[str], req
     return json.dumps({"data": None, "errors": [formatted]}, separators=(",", ":"))
 
 
+def next_head(op_id: str) -> str:
+    """The start of a `next` frame; the payload and a closing brace follow."""
+    return '{"id":' + json.dumps(op_id) + ',"type":"next","payload":'
+
+
+def complete_frame(op_id: str) -> str:
+    return '{"id":' + json.dumps(op_id) + ',"type":"complete"}'
+
+
 class FastStream:
     """Feeds call `send(payload)` with a payload rendered once for all streams sharing
     `renderer`; only the frame's head (this operation's id) is per stream."""
@@ -57,8 +66,8 @@ class FastStream:
         self.id = op_id
         self.response_key = response_key
         self.request_id = request_id
-        self.head = '{"id":' + json.dumps(op_id) + ',"type":"next","payload":'
-        self.tail = '{"id":' + json.dumps(op_id) + ',"type":"complete"}'
+        self.head = next_head(op_id)
+        self.tail = complete_frame(op_id)
         self.renderer = renderer
         self.outbox = outbox
         self._ender = ender  # forgets the stream in its connection
