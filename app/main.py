@@ -6,7 +6,9 @@ import asyncio
 import contextlib
 import gc
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from functools import partial
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -21,6 +23,7 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.types import Receive, Scope, Send
 
+from app.accounts import api_keys
 from app.auth.authenticate import Authenticator
 from app.auth.key_cache import KeyCache
 from app.auth.rate_limit import RateLimits
@@ -35,6 +38,7 @@ from app.health import healthz, readyz
 from app.presence.event_feed import RoomEventFeed
 from app.presence.recorder import PresenceRecorder
 from app.presence.service import PresenceService
+from app.realtime.credential_watch import CredentialWatch
 from app.realtime.feeds import Feeds
 from app.realtime.hub import Hub
 from app.realtime.presence_registry import MemoryPresenceRegistry, RedisPresenceRegistry
@@ -123,6 +127,9 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False) -> 
                 lambda room: _streams(event_feeds.get(room)),
             )
             stack.push_async_callback(_bounded, "watch", watch.stop)
+            credentials = CredentialWatch(partial(_active_keys, session_factory))
+            key_cache.on_change.append(credentials.key_changed)
+            stack.push_async_callback(_bounded, "credentials", credentials.stop)
             pinger = Pinger(settings.ws_keepalive_s)
             pinger.start()
             stack.push_async_callback(_bounded, "pinger", pinger.stop)
@@ -151,6 +158,7 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False) -> 
                 recorder=recorder,
                 rooms=rooms,
                 pinger=pinger,
+                credentials=credentials,
             )
             log.info("SyncForge started in %s mode", settings.mode.value)
             if freeze_gc:
@@ -190,6 +198,11 @@ async def _bounded(name: str, step: Callable[[], Awaitable[object]]) -> None:
         log.error("shutdown: %s did not stop within %.0f s; abandoned", name, SHUTDOWN_STEP_S)
     except Exception:
         log.exception("shutdown: stopping %s failed", name)
+
+
+async def _active_keys(session_factory: Any, key_ids: Iterable[uuid.UUID]) -> set[uuid.UUID]:
+    async with session_factory() as session:
+        return await api_keys.active_ids(session, key_ids)
 
 
 def _streams(feed: Any) -> list[Any]:

@@ -16,6 +16,7 @@ from app.graphql.ws.keepalive import Pinger
 from app.presence.event_feed import RoomEventFeed
 from app.presence.recorder import PresenceRecorder
 from app.presence.service import PresenceService
+from app.realtime.credential_watch import CredentialWatch
 from app.realtime.feeds import Feeds
 from app.realtime.hub import Hub
 from app.rooms.cache import RoomCache
@@ -42,6 +43,7 @@ class AppState:
     recorder: PresenceRecorder
     rooms: RoomCache
     pinger: Pinger
+    credentials: CredentialWatch
 
     def unit_of_work(self) -> UnitOfWork:
         return UnitOfWork(self.session_factory)

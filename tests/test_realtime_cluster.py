@@ -16,10 +16,12 @@ from pathlib import Path
 
 import httpx
 import pytest
+from websockets.exceptions import ConnectionClosedError
 
 from app.settings import Settings
 from tests.backends import IS_POSTGRES
 from tests.conftest import free_port
+from tests.gqlws import graphql_ws
 from tests.realtime import PRESENCE, error_of, next_of, run, setup_room
 from tests.test_cursors import CURSORS, MOVE
 from tests.test_room_events import BROADCAST, EVENTS
@@ -131,7 +133,10 @@ async def test_revoking_a_key_or_archiving_a_room_applies_in_every_process_at_on
             await next_of(ada, op)
             events = await ada.subscribe(EVENTS, {"room": room.room_id})
             secret, key_id = await create_key(room.dev, room.org_id, "SECRET")
-            async with httpx.AsyncClient(base_url=b.url) as http_b:
+            async with (
+                httpx.AsyncClient(base_url=b.url) as http_b,
+                graphql_ws(b.ws_url, {"apiKey": secret}) as backend_ws,
+            ):
                 on_b = GQL(http_b).bearer(secret)
                 assert await on_b.data("{ organizations { edges { node { id } } } }")
                 await room.dev.gql.data(
@@ -139,6 +144,11 @@ async def test_revoking_a_key_or_archiving_a_room_applies_in_every_process_at_on
                 )
                 refused = await on_b.error("{ organizations { edges { node { id } } } }")
                 assert refused["extensions"]["code"] == "UNAUTHORIZED"  # b's cache forgot it
+                # ...and b closed the WebSocket connection that was opened with it.
+                with pytest.raises(ConnectionClosedError):
+                    while True:
+                        await backend_ws.receive(timeout=10)
+                assert backend_ws.connection.close_code == 4403
 
             # Archived through process a: ada's live subscriptions on b end, and nobody joins.
             await room.dev.gql.data(

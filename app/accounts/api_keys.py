@@ -5,11 +5,12 @@ from __future__ import annotations
 import secrets
 import string
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.accounts.models import ApiKey, ApiKeyStatus, ApiKeyType
@@ -80,6 +81,19 @@ async def find_active(session: AsyncSession, key: str) -> ApiKey | None:
                 return None
             return candidate
     return None
+
+
+async def active_ids(session: AsyncSession, key_ids: Iterable[uuid.UUID]) -> set[uuid.UUID]:
+    """Which of `key_ids` are active and unexpired."""
+    now = utcnow()
+    rows = await session.execute(
+        select(ApiKey.id).where(
+            ApiKey.id.in_(list(key_ids)),  # type: ignore[attr-defined]
+            ApiKey.status == ApiKeyStatus.ACTIVE,
+            or_(ApiKey.expires_at.is_(None), ApiKey.expires_at > now),  # type: ignore[union-attr]
+        )
+    )
+    return set(rows.scalars())
 
 
 def origin_allowed(api_key: ApiKey | KeySnapshot, origin: str | None) -> bool:

@@ -132,4 +132,5 @@ def principal_from_token(
         external_id=claims["sub"],
         info=claims.get("info", {}),
         grants=grants,
+        expires_at=float(claims["exp"]),
     )

@@ -8,7 +8,7 @@ browsers, `X-API-Key: pk_live_...`. WebSocket: the `connection_init` payload
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -68,7 +68,7 @@ class Authenticator:
     def _developer(self, token: str) -> Developer:
         try:
             claims = jwt.decode(self.keys.jwt, token, audience=jwt.DEVELOPER_AUDIENCE)
-            return Developer(user_id=uuid.UUID(claims["sub"]))
+            return Developer(user_id=uuid.UUID(claims["sub"]), expires_at=float(claims["exp"]))
         except (jwt.InvalidToken, ValueError):
             raise Unauthorized(
                 "invalid or expired access token (end-user tokens also need a publishable key)"
@@ -99,14 +99,18 @@ class Authenticator:
         await self._rate_limits.hit_key(str(api_key.id), api_key.rate_limit)
         self._usage.record(api_key.id)
         scopes = frozenset(api_key.scopes)
+        key_expiry = api_key.expires_at.timestamp() if api_key.expires_at is not None else None
         if api_key.type == ApiKeyType.SECRET:
-            return SecretKeyClient(api_key.organization_id, api_key.id, scopes)
+            return SecretKeyClient(api_key.organization_id, api_key.id, scopes, key_expiry)
         if token is None:
-            return PublishableKeyClient(api_key.organization_id, api_key.id, scopes)
-        return end_user_tokens.principal_from_token(
+            return PublishableKeyClient(api_key.organization_id, api_key.id, scopes, key_expiry)
+        end_user = end_user_tokens.principal_from_token(
             self.keys,
             token,
             organization_id=api_key.organization_id,
             api_key_id=api_key.id,
             scopes=scopes,
         )
+        if key_expiry is not None and (end_user.expires_at is None or key_expiry < end_user.expires_at):
+            end_user = replace(end_user, expires_at=key_expiry)
+        return end_user

@@ -9,6 +9,7 @@ never cached: each guess still costs a lookup (and counts against the IP's rate 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -46,6 +47,8 @@ class KeyCache:
     def __init__(self, hub: Hub | None, ttl_s: float) -> None:
         self._keys: TTLCache[str, KeySnapshot] = TTLCache(ttl_s)
         self._announcements = Announcements(hub, CHANNEL, self._forget)
+        # Told of every change (None: maybe missed some), after the cache forgot it.
+        self.on_change: list[Callable[[uuid.UUID | None], None]] = []
 
     async def start(self) -> None:
         await self._announcements.start()
@@ -67,7 +70,9 @@ class KeyCache:
     def _forget(self, key_id: uuid.UUID | None) -> None:
         if key_id is None:
             self._keys.clear()
-            return
-        for key_hash, snapshot in self._keys.items():
-            if snapshot.id == key_id:
-                self._keys.pop(key_hash)
+        else:
+            for key_hash, snapshot in self._keys.items():
+                if snapshot.id == key_id:
+                    self._keys.pop(key_hash)
+        for callback in self.on_change:
+            callback(key_id)

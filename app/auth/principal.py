@@ -40,6 +40,8 @@ class Developer:
     """A person with a SyncForge account, authenticated by an access JWT."""
 
     user_id: uuid.UUID
+    # When the credential stops being valid (epoch seconds): a WebSocket connection is closed then.
+    expires_at: float | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,7 @@ class SecretKeyClient:
     organization_id: uuid.UUID
     api_key_id: uuid.UUID
     scopes: frozenset[str]
+    expires_at: float | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,7 @@ class PublishableKeyClient:
     organization_id: uuid.UUID
     api_key_id: uuid.UUID
     scopes: frozenset[str]
+    expires_at: float | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -71,6 +75,7 @@ class EndUserClient:
     external_id: str
     info: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
     grants: tuple[RoomGrant, ...] = ()
+    expires_at: float | None = field(default=None, compare=False)  # the token's or the key's, earlier
 
     def room_access(self, room_id: uuid.UUID, room_slug: str) -> frozenset[RoomAccess]:
         access: set[RoomAccess] = set()

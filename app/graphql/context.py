@@ -19,6 +19,7 @@ from app.db import UnitOfWork
 from app.errors import BadRequest, DomainError
 from app.graphql.loaders import Loaders
 from app.graphql.ws.keepalive import KeepAlive
+from app.realtime.credential_watch import Watched
 from app.realtime.outbox import Outbox
 from app.state import AppState
 
@@ -36,6 +37,7 @@ class Context:
     # WebSocket only: the rooms this connection is present in (room id -> its presence handle).
     presence: dict[str, Any] = field(default_factory=dict)
     keepalive: KeepAlive | None = None  # WebSocket only: its entry in the pinger
+    credential: Watched | None = None  # WebSocket only: closes the connection when it lapses
     outbox: Outbox | None = None  # WebSocket only: every frame the connection sends
     # WebSocket only: rooms already authorized on this connection (see app/realtime/room_access.py).
     room_tickets: dict[Any, Any] = field(default_factory=dict)

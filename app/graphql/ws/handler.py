@@ -174,5 +174,7 @@ class TransportHandler(BaseGraphQLTransportWSHandler[Context, None]):
         context = self.context
         if context.keepalive is not None:
             context.state.pinger.remove(context.keepalive)
+        if context.credential is not None:
+            context.state.credentials.forget(context.credential)
         for room_id in context.cursor_rooms or ():
             context.state.cursors.remove(room_id, context.connection_id)
