@@ -16,6 +16,7 @@ class ErrorCode(StrEnum):
     CONFLICT = "CONFLICT"
     ROOM_FULL = "ROOM_FULL"
     SUBSCRIBER_LAGGING = "SUBSCRIBER_LAGGING"
+    DOCUMENT_UNAVAILABLE = "DOCUMENT_UNAVAILABLE"
     INTERNAL_ERROR = "INTERNAL_ERROR"
     # GraphQL-level failures: the document does not parse or does not validate against the schema.
     GRAPHQL_PARSE_FAILED = "GRAPHQL_PARSE_FAILED"
@@ -85,3 +86,10 @@ class SubscriberLagging(DomainError):
     """A subscription fell so far behind that events were dropped and cannot be resent."""
 
     code = ErrorCode.SUBSCRIBER_LAGGING
+
+
+class DocumentUnavailable(DomainError):
+    """A document's stored state does not load: it is not served (never as a blank document,
+    which the next edit would then overwrite real data with)."""
+
+    code = ErrorCode.DOCUMENT_UNAVAILABLE

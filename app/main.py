@@ -30,6 +30,10 @@ from app.auth.rate_limit import RateLimits
 from app.auth.usage import UsageRecorder
 from app.cursors.feed import CursorRooms
 from app.db import create_engine, create_session_factory
+from app.documents.debounce import Debouncer
+from app.documents.replica import DocumentReplica
+from app.documents.replicas import Replicas
+from app.errors import NotFound
 from app.graphql.schema import build_schema, hot_fields
 from app.graphql.view import GRAPHIQL_ASSETS, GRAPHIQL_ASSETS_URL, GraphQLView
 from app.graphql.ws.keepalive import Pinger
@@ -38,6 +42,7 @@ from app.health import healthz, readyz
 from app.presence.event_feed import RoomEventFeed
 from app.presence.recorder import PresenceRecorder
 from app.presence.service import PresenceService
+from app.realtime.announced import Announcements
 from app.realtime.credential_watch import CredentialWatch
 from app.realtime.feeds import Feeds
 from app.realtime.hub import Hub
@@ -49,6 +54,7 @@ from app.security.keys import load_keys
 from app.settings import Settings, load_settings
 from app.state import AppState
 from workers.broker import JobQueue
+from workers.documents import compact_document
 from workers.scheduler import build_scheduler
 
 log = logging.getLogger("syncforge")
@@ -127,6 +133,26 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False) -> 
                 lambda room: _streams(event_feeds.get(room)),
             )
             stack.push_async_callback(_bounded, "watch", watch.stop)
+            documents = Replicas(
+                partial(
+                    DocumentReplica,
+                    hub,
+                    session_factory,
+                    replay_updates=settings.document_replay_updates,
+                ),
+                grace_s=settings.document_unload_grace_s,
+            )
+            stack.push_async_callback(_bounded, "documents", documents.stop)
+            document_changes = Announcements(hub, "documents:changed", partial(_document_changed, documents))
+            await document_changes.start()
+            stack.push_async_callback(_bounded, "document_changes", document_changes.stop)
+            compactor = Debouncer(
+                partial(_compact_later, jobs),
+                debounce_s=settings.document_compact_debounce_s,
+                max_s=settings.document_compact_max_s,
+            )
+            # Last in, first out: pending compactions are enqueued before the jobs stop.
+            stack.push_async_callback(_bounded, "compactor", compactor.flush)
             credentials = CredentialWatch(partial(_active_keys, session_factory))
             key_cache.on_change.append(credentials.key_changed)
             stack.push_async_callback(_bounded, "credentials", credentials.stop)
@@ -159,6 +185,9 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False) -> 
                 rooms=rooms,
                 pinger=pinger,
                 credentials=credentials,
+                documents=documents,
+                compactor=compactor,
+                document_changes=document_changes,
             )
             log.info("SyncForge started in %s mode", settings.mode.value)
             if freeze_gc:
@@ -203,6 +232,16 @@ async def _bounded(name: str, step: Callable[[], Awaitable[object]]) -> None:
 async def _active_keys(session_factory: Any, key_ids: Iterable[uuid.UUID]) -> set[uuid.UUID]:
     async with session_factory() as session:
         return await api_keys.active_ids(session, key_ids)
+
+
+def _document_changed(documents: Replicas, document_id: uuid.UUID | None) -> None:
+    """Trashed or restored somewhere: drop this process's copy (None: after a reconnect, all)."""
+    for key in [str(document_id)] if document_id is not None else documents.loaded():
+        documents.evict(key, NotFound("document"))
+
+
+async def _compact_later(jobs: JobQueue, document_id: str) -> None:
+    await jobs.enqueue(compact_document, document_id)
 
 
 def _streams(feed: Any) -> list[Any]:

@@ -111,6 +111,23 @@ class Settings(BaseSettings):
     # Realtime operations read rooms from a per-process cache (changes evict it at once).
     room_cache_ttl_s: float = 10.0
 
+    # --- Documents (Yjs) ---------------------------------------------------------------------
+    # A document's stored state plus its uncompacted log may not grow past this (bytes).
+    document_max_bytes: int = 10 << 20
+    # One update, decoded (the request's own limit, max_request_bytes, bounds its base64 form).
+    document_update_max_bytes: int = 512 << 10
+    # The log is compacted into the stored state this long after the last edit, and at the
+    # latest this long after the first edit of a burst.
+    document_compact_debounce_s: float = 2.0
+    document_compact_max_s: float = 10.0
+    # A document no subscriber or operation has used for this long is unloaded from memory.
+    document_unload_grace_s: float = 30.0
+    # Recent updates kept in memory per loaded document, to replay to reconnecting clients.
+    document_replay_updates: int = 1000
+    # While a document is edited, an automatic snapshot at most this often; at most this many kept.
+    document_snapshot_interval_s: float = 600.0
+    document_max_auto_snapshots: int = 20
+
     # --- Periodic jobs --------------------------------------------------------------------
     room_idle_archive_days: float = 30.0  # rooms empty for longer are archived (FR-3.6)
     room_archive_check_s: float = 3600.0

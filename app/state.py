@@ -12,10 +12,13 @@ from app.auth.rate_limit import RateLimits
 from app.auth.usage import UsageRecorder
 from app.cursors.feed import CursorRooms
 from app.db import UnitOfWork
+from app.documents.debounce import Debouncer
+from app.documents.replicas import Replicas
 from app.graphql.ws.keepalive import Pinger
 from app.presence.event_feed import RoomEventFeed
 from app.presence.recorder import PresenceRecorder
 from app.presence.service import PresenceService
+from app.realtime.announced import Announcements
 from app.realtime.credential_watch import CredentialWatch
 from app.realtime.feeds import Feeds
 from app.realtime.hub import Hub
@@ -44,6 +47,9 @@ class AppState:
     rooms: RoomCache
     pinger: Pinger
     credentials: CredentialWatch
+    documents: Replicas
+    compactor: Debouncer
+    document_changes: Announcements
 
     def unit_of_work(self) -> UnitOfWork:
         return UnitOfWork(self.session_factory)

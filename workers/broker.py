@@ -22,7 +22,7 @@ from workers.registry import JOBS, JobSpec, job_name
 from workers.runtime import WorkerRuntime
 
 # Modules whose import declares jobs; later domains add theirs here.
-JOB_MODULES = ("workers.maintenance", "workers.email", "workers.rooms")
+JOB_MODULES = ("workers.maintenance", "workers.email", "workers.rooms", "workers.documents")
 
 
 class JobQueue:

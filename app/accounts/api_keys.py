@@ -14,7 +14,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.accounts.models import ApiKey, ApiKeyStatus, ApiKeyType
-from app.auth.policy import API_KEY_SCOPES
+from app.auth.policy import API_KEY_SCOPES, DEFAULT_KEY_SCOPES
 from app.db.types import utcnow
 from app.errors import NotFound, ValidationFailed
 from app.security.tokens import hash_token, same_hash
@@ -130,7 +130,7 @@ async def issue(
         type=key_type,
         key_prefix=lookup,
         key_hash=hash_token(secret),
-        scopes=validate_scopes(scopes) if scopes is not None else list(API_KEY_SCOPES[:4]),
+        scopes=validate_scopes(scopes) if scopes is not None else list(DEFAULT_KEY_SCOPES),
         expires_at=expires_at,
         allowed_origins=validate_origins(allowed_origins),
         rate_limit=rate_limit or default_rate_limit,

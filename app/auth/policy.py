@@ -62,6 +62,10 @@ API_KEY_SCOPES: tuple[str, ...] = (
     "billing:manage",
 )
 
+# What a new key may do when its creator names no scopes: the collaboration features, none of
+# the administrative ones (webhooks, billing) nor the notification inbox.
+DEFAULT_KEY_SCOPES: tuple[str, ...] = API_KEY_SCOPES[:8]
+
 _READ = {
     Action.ORG_READ,
     Action.MEMBERS_READ,

@@ -48,8 +48,14 @@ class Document(UUIDModel, Timestamped, table=True):
     yjs_state_vector: bytes | None = Field(default=None, sa_type=BytesType)
     content: dict[str, Any] | None = json_field(lambda: None, nullable=True)  # JSON fallback
 
-    version: int = 1
+    version: int = 1  # bumped by every compaction of the log into yjs_state
     last_modified_at: datetime | None = timestamp_field()
+    # The durable log: the last sequence number appended, and the one yjs_state includes up to.
+    last_seq: int = Field(default=0, sa_type=sa.BigInteger, nullable=False)
+    compacted_seq: int = Field(default=0, sa_type=sa.BigInteger, nullable=False)
+    # yjs_state plus the log's updates not yet compacted: what the size limit is checked against.
+    size_bytes: int = Field(default=0, sa_type=sa.BigInteger, nullable=False)
+    deleted_at: datetime | None = timestamp_field()  # in the trash (soft-deleted) since
     # `metadata` is reserved by SQLAlchemy: attribute metadata_, column "metadata".
     metadata_: dict[str, Any] = Field(
         default_factory=dict,
@@ -82,6 +88,7 @@ class Snapshot(UUIDModel, InsertedAt, table=True):
     __table_args__ = (sa.Index("idx_snapshots_document_id", "document_id"),)
 
     version: int
+    seq: int = Field(default=0, sa_type=sa.BigInteger, nullable=False)  # the log position it is as of
     yjs_state: bytes | None = Field(default=None, sa_type=BytesType)
     content: dict[str, Any] | None = json_field(lambda: None, nullable=True)
     type: SnapshotType = enum_field(SnapshotType, SnapshotType.AUTO)

@@ -20,6 +20,8 @@ from strawberry.extensions import (
 from app.accounts.graphql import AccountsMutation, AccountsQuery
 from app.cursors import graphql as cursors
 from app.cursors.graphql import CursorsMutation, CursorsSubscription
+from app.documents import graphql as documents
+from app.documents.graphql import DocumentsMutation, DocumentsQuery, DocumentsSubscription
 from app.graphql.errors import CodedErrors
 from app.graphql.gates import Gates
 from app.graphql.system import SystemQuery, SystemSubscription
@@ -33,17 +35,25 @@ from app.settings import Settings
 
 
 @strawberry.type
-class Query(SystemQuery, AccountsQuery, RoomsQuery):
+class Query(SystemQuery, AccountsQuery, RoomsQuery, DocumentsQuery):
     pass
 
 
 @strawberry.type
-class Mutation(AccountsMutation, RoomsMutation, PresenceMutation, CursorsMutation, BroadcastMutation):
+class Mutation(
+    AccountsMutation, RoomsMutation, PresenceMutation, CursorsMutation, BroadcastMutation, DocumentsMutation
+):
     pass
 
 
 @strawberry.type
-class Subscription(SystemSubscription, PresenceSubscription, CursorsSubscription, BroadcastSubscription):
+class Subscription(
+    SystemSubscription,
+    PresenceSubscription,
+    CursorsSubscription,
+    BroadcastSubscription,
+    DocumentsSubscription,
+):
     pass
 
 
@@ -73,7 +83,9 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
 
 def hot_fields() -> FastFields:
     """The operations the WebSocket handler serves without executing GraphQL (see app/graphql/ws)."""
-    return FastFields.of(*cursors.FAST_FIELDS, *broadcast.FAST_FIELDS, *presence.FAST_FIELDS)
+    return FastFields.of(
+        *cursors.FAST_FIELDS, *broadcast.FAST_FIELDS, *presence.FAST_FIELDS, *documents.FAST_FIELDS
+    )
 
 
 def export_sdl() -> str:

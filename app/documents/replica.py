@@ -1,0 +1,287 @@
+"""One document in this process: a pycrdt Doc holding every acknowledged update, applied in
+sequence order, and the local subscribers of its updates.
+
+Every acknowledged update reaches every process once, through the hub, with its sequence number
+from the durable log. Updates are applied and sent to subscribers strictly in that order; one
+that arrives ahead of a gap waits for it, and a gap that does not fill by itself (a message lost
+in a Redis restart, a publish overtaken by another process's) is filled from the log. So a
+subscriber that saw seq n has seen every update before it, and can resume from n.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import uuid
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pycrdt
+from pycrdt import Doc
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.documents import service, yjs
+from app.errors import DocumentUnavailable
+from app.graphql.ws.stream import FastStream
+from app.realtime.audience import Audience
+from app.realtime.hub import Hub
+from app.realtime.redis_backend import RESYNC
+
+log = logging.getLogger(__name__)
+
+GAP_WAIT_S = 0.2  # how long an update ahead of a gap waits before the gap is read from the log
+MAX_WAITING = 10_000  # updates held ahead of a gap, at most; past that the log is read at once
+
+
+def channel(document_id: str) -> str:
+    return f"doc:{document_id}"
+
+
+@dataclass(slots=True)
+class DocumentUpdateEvent:
+    """What subscriptions render (DocumentUpdate's fields) and what travels between processes."""
+
+    document_id: str
+    seq: int
+    update: str  # base64
+    origin: str | None
+    full: bool = False
+    sender: str | None = None  # the connection that sent it: its own stream is skipped
+
+
+def encode_event(event: DocumentUpdateEvent) -> str:
+    return json.dumps([event.seq, event.update, event.origin, event.sender], separators=(",", ":"))
+
+
+class DocumentReplica:
+    def __init__(
+        self,
+        hub: Hub,
+        session_factory: async_sessionmaker[AsyncSession],
+        document_id: str,
+        *,
+        replay_updates: int,
+    ) -> None:
+        self.hub = hub
+        self.id = document_id
+        self.uuid = uuid.UUID(document_id)
+        self.channel = channel(document_id)
+        self._session_factory = session_factory
+        self.doc = Doc()
+        self.seq = 0  # every update up to here is applied
+        self.loaded = False
+        self.recent: deque[DocumentUpdateEvent] = deque(maxlen=replay_updates)
+        self.audience = Audience()
+        # Updates ahead of a gap, by seq; and updates applied whose dependencies are still
+        # missing (pycrdt leaves those out of encoded state: they are added back by hand).
+        self._waiting: dict[int, DocumentUpdateEvent] = {}
+        self._unintegrated: list[bytes] = []
+        self._filling: asyncio.Task[None] | None = None
+        self._fill_timer: asyncio.TimerHandle | None = None
+        self.on_applied: list[Callable[[DocumentReplica], None]] = []
+
+    # --- lifecycle ------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        # Listen first: what is published while the state loads waits in _waiting.
+        await self.hub.listen(self.channel, self._on_message)
+        try:
+            await self._load()
+        except BaseException:
+            await self.hub.unlisten(self.channel, self._on_message)
+            raise
+
+    async def stop(self, error: Exception | None = None) -> None:
+        """Unload; live subscriptions (if any) end, with `error` if given."""
+        await self.hub.unlisten(self.channel, self._on_message)
+        if self._fill_timer is not None:
+            self._fill_timer.cancel()
+        if self._filling is not None:
+            self._filling.cancel()
+        for stream in list(self.audience.streams()):
+            if error is None:
+                stream.finish()
+            else:
+                stream.fail(error)
+
+    async def _load(self) -> None:
+        async with self._session_factory() as session:
+            stored = await service.read_stored(session, self.uuid)
+        doc = Doc()
+        try:
+            if stored.state is not None:
+                yjs.apply(doc, stored.state, field="state")
+            for row in stored.log:
+                yjs.apply(doc, row.update, field="log")
+        except Exception as error:
+            log.error("document %s does not load: %s", self.id, error)
+            raise DocumentUnavailable(
+                "this document's stored state cannot be loaded; it is not served until repaired"
+            ) from None
+        self.doc = doc
+        self.seq = stored.seq
+        self.loaded = True
+        for row in stored.log:
+            self._track_integration(row.update)
+            self.recent.append(
+                DocumentUpdateEvent(self.id, row.seq, yjs.encode_base64(row.update), row.origin)
+            )
+        self._drain()
+
+    # --- reading --------------------------------------------------------------------------
+
+    def update_for(self, state_vector: bytes | None) -> bytes:
+        """What a client with `state_vector` is missing (everything, without one)."""
+        update = self.doc.get_update(state_vector)
+        if self._unintegrated:
+            update = pycrdt.merge_updates(update, *self._unintegrated)
+        return update
+
+    def state_vector(self) -> bytes:
+        return self.doc.get_state()
+
+    def full_event(self) -> DocumentUpdateEvent:
+        return DocumentUpdateEvent(self.id, self.seq, yjs.encode_base64(self.update_for(None)), None, True)
+
+    def replay(self, stream: FastStream, since: int) -> None:
+        """Send `stream` what came after `since`: from memory if it is recent, else the whole
+        state as one update (`full`)."""
+        if since >= self.seq:
+            return
+        oldest = self.recent[0].seq if self.recent else self.seq + 1
+        renderer = stream.renderer
+        if oldest <= since + 1:
+            for event in self.recent:
+                if event.seq > since:
+                    stream.send(renderer.render(event))
+        else:
+            stream.send(renderer.render(self.full_event()))
+
+    async def catch_up(self, upto: int) -> None:
+        """Apply every update up to `upto` (known durable), reading the log for what has not
+        arrived through the hub yet."""
+        if self.seq < upto:
+            await self._fill(upto)
+
+    # --- writing --------------------------------------------------------------------------
+
+    def validate(self, update: bytes) -> None:
+        """Apply a client's update before it is stored: a malformed one raises
+        VALIDATION_ERROR and nothing is stored. (Applying it again when it comes back through
+        the hub with its seq changes nothing.)"""
+        yjs.apply(self.doc, update)
+
+    async def reload(self) -> None:
+        """After a failed append, drop what was applied but not stored."""
+        await self._load()
+
+    # --- the stream of updates ------------------------------------------------------------
+
+    def _on_message(self, message: str) -> None:
+        if message == RESYNC:
+            # The transport reconnected: messages may be lost. The log has them all.
+            self._schedule_fill(at_once=True)
+            return
+        seq, update, origin, sender = json.loads(message)
+        if seq <= self.seq:
+            return
+        self._waiting[seq] = DocumentUpdateEvent(self.id, seq, update, origin, False, sender)
+        if self.loaded:
+            self._drain()
+
+    def _drain(self) -> None:
+        while self._waiting:
+            event = self._waiting.pop(self.seq + 1, None)
+            if event is None:
+                for seq in [s for s in self._waiting if s <= self.seq]:
+                    del self._waiting[seq]
+                break
+            self._integrate(event)
+        if self._waiting:
+            self._schedule_fill(at_once=len(self._waiting) > MAX_WAITING)
+
+    def _integrate(self, event: DocumentUpdateEvent) -> None:
+        data = yjs.decode_base64(event.update, field="update", max_bytes=1 << 30)
+        try:
+            yjs.apply(self.doc, data)
+        except Exception:
+            # It was validated before it was stored; this process's Doc must be wrong.
+            log.exception("document %s: stored update %d does not apply here", self.id, event.seq)
+        self.seq = event.seq
+        self._track_integration(data)
+        self.recent.append(event)
+        self.audience.broadcast(event, exclude=event.sender)
+        for callback in self.on_applied:
+            callback(self)
+
+    def _track_integration(self, data: bytes) -> None:
+        if not self._unintegrated and not self._needs_tracking(data):
+            return
+        if not self._unintegrated:
+            self._unintegrated.append(data)
+            return
+        state = yjs.decode_state_vector(self.doc.get_state())
+        self._unintegrated = [u for u in [*self._unintegrated, data] if not yjs.covers(state, u)]
+
+    def _needs_tracking(self, data: bytes) -> bool:
+        return not yjs.covers(yjs.decode_state_vector(self.doc.get_state()), data)
+
+    # --- filling gaps from the log ----------------------------------------------------------
+
+    def _schedule_fill(self, *, at_once: bool) -> None:
+        if self._filling is not None:
+            return
+        if at_once:
+            if self._fill_timer is not None:
+                self._fill_timer.cancel()
+                self._fill_timer = None
+            self._filling = asyncio.ensure_future(self._fill(None))
+            self._filling.add_done_callback(self._filled)
+        elif self._fill_timer is None:
+            self._fill_timer = asyncio.get_running_loop().call_later(GAP_WAIT_S, self._fill_now)
+
+    def _fill_now(self) -> None:
+        self._fill_timer = None
+        if self._waiting:
+            self._schedule_fill(at_once=True)
+
+    def _filled(self, task: asyncio.Task[None]) -> None:
+        self._filling = None
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("document %s: filling a gap failed", self.id, exc_info=task.exception())
+            self._schedule_fill(at_once=False)  # try again shortly
+        elif self._waiting:
+            self._drain()
+
+    async def _fill(self, upto: int | None) -> None:
+        async with self._session_factory() as session:
+            if upto is None:
+                upto = await service.last_seq(session, self.uuid)
+            rows = await service.read_log(session, self.uuid, after=self.seq, upto=upto)
+        if (rows and rows[0].seq == self.seq + 1) or (not rows and self.seq >= upto):
+            for row in rows:
+                if row.seq == self.seq + 1:
+                    self._waiting.pop(row.seq, None)
+                    self._integrate(
+                        DocumentUpdateEvent(self.id, row.seq, yjs.encode_base64(row.update), row.origin)
+                    )
+        else:
+            await self._resync_from_state()
+        self._drain()
+
+    async def _resync_from_state(self) -> None:
+        """The missing rows were compacted away: take the stored state, and give every
+        subscriber the whole document (it cannot be told the individual updates)."""
+        async with self._session_factory() as session:
+            stored = await service.read_stored(session, self.uuid)
+        if stored.state is not None:
+            yjs.apply(self.doc, stored.state, field="state")
+        for row in stored.log:
+            yjs.apply(self.doc, row.update, field="log")
+        if stored.seq > self.seq:
+            self.seq = stored.seq
+            self.recent.clear()
+            full = self.full_event()
+            self.audience.broadcast(full)

@@ -1,0 +1,127 @@
+"""The Yjs sync protocol's steps over GraphQL: sync (state vector in, missing update out),
+durable updates, and the stream of everyone else's updates with replay on reconnect.
+
+An update is acknowledged only once it is durable: validated by applying it to this process's
+replica, appended to the log and committed; then published, then answered with its seq.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from app.auth.policy import Action
+from app.auth.principal import Developer
+from app.documents import service, yjs
+from app.documents.access import document_ticket
+from app.documents.replica import DocumentReplica, DocumentUpdateEvent, encode_event
+from app.documents.replicas import Replicas
+from app.graphql.context import Context
+from app.graphql.ws.stream import FastStream
+
+MAX_ORIGIN_CHARS = 100
+
+
+@dataclass(slots=True)
+class UpdateAck:
+    document_id: str
+    seq: int
+
+
+@dataclass(slots=True)
+class SyncAnswer:
+    document_id: str
+    update: str
+    state_vector: str
+    seq: int
+
+
+async def sync_document(context: Context, document_id: uuid.UUID, state_vector: str | None) -> SyncAnswer:
+    """Sync step 2: what a client with `state_vector` lacks, including every update that was
+    acknowledged anywhere before this call (the replica catches up with the log first)."""
+    ticket = await document_ticket(context, document_id, Action.DOCUMENTS_READ)
+    settings = context.state.settings
+    vector = None
+    if state_vector:
+        raw = yjs.decode_base64(
+            state_vector, field="stateVector", max_bytes=settings.document_update_max_bytes
+        )
+        vector = yjs.state_vector(raw)
+    async with context.state.documents.use(ticket.document_id) as replica:
+        async with context.session() as session:
+            durable = await service.last_seq(session, document_id)
+        await replica.catch_up(durable)
+        return SyncAnswer(
+            document_id=ticket.document_id,
+            update=yjs.encode_base64(replica.update_for(vector)),
+            state_vector=yjs.encode_base64(replica.state_vector()),
+            seq=replica.seq,
+        )
+
+
+async def apply_update(
+    context: Context, document_id: uuid.UUID, update: str, origin: str | None
+) -> UpdateAck:
+    ticket = await document_ticket(context, document_id, Action.DOCUMENTS_WRITE)
+    state = context.state
+    settings = state.settings
+    data = yjs.decode_base64(update, field="update", max_bytes=settings.document_update_max_bytes)
+    if origin is not None and len(origin) > MAX_ORIGIN_CHARS:
+        origin = origin[:MAX_ORIGIN_CHARS]
+    principal = context.principal
+    sender = context.connection_id if context.websocket_or_none is not None else None
+    async with state.documents.use(ticket.document_id) as replica:
+        replica.validate(data)  # malformed: VALIDATION_ERROR, and nothing was stored
+        try:
+            async with context.unit_of_work() as uow:
+                seq = await service.append_update(
+                    uow.session,
+                    document_id,
+                    data,
+                    origin=origin,
+                    modified_by_id=principal.user_id if isinstance(principal, Developer) else None,
+                    max_document_bytes=settings.document_max_bytes,
+                )
+                event = DocumentUpdateEvent(ticket.document_id, seq, update, origin, False, sender)
+                uow.on_commit(lambda: state.hub.publish(replica.channel, encode_event(event)))
+        except BaseException:
+            # The replica holds an update that was not stored: load it again from the database.
+            await replica.reload()
+            raise
+    state.compactor.touch(ticket.document_id)
+    return UpdateAck(document_id=ticket.document_id, seq=seq)
+
+
+async def open_document_updates(context: Context, arguments: dict[str, Any], stream: FastStream) -> None:
+    ticket = await document_ticket(context, arguments["documentId"], Action.DOCUMENTS_READ)
+    replicas = context.state.documents
+    replica = await replicas.acquire(ticket.document_id)
+    stream.key = context.connection_id  # its own updates are not sent back
+    stream.view = replica
+    stream.on_resync = _send_whole_document
+    stream.on_end = _Release(replicas, replica, stream).run
+    since = arguments.get("since")
+    if since is not None:
+        replica.replay(stream, since)
+    # No await since the replay: nothing can come between it and the live updates.
+    replica.audience.add(stream)
+
+
+def _send_whole_document(stream: FastStream) -> None:
+    """Frames were dropped for a slow socket: the whole document (one update) makes up for them."""
+    replica: DocumentReplica = stream.view
+    stream.send(stream.renderer.render(replica.full_event()))
+
+
+class _Release:
+    __slots__ = ("replica", "replicas", "stream")
+
+    def __init__(self, replicas: Replicas, replica: DocumentReplica, stream: FastStream) -> None:
+        self.replicas = replicas
+        self.replica = replica
+        self.stream = stream
+
+    async def run(self, dropped: bool) -> None:
+        self.replica.audience.remove(self.stream)
+        self.replicas.release(self.replica.id)
