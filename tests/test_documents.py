@@ -264,3 +264,43 @@ async def test_a_document_is_unloaded_after_its_last_subscriber_leaves(
                 break
             await asyncio.sleep(0.05)
         assert documents.get(doc_id) is None
+
+
+async def _compacted_seq(session_factory, document_id: str) -> int:  # type: ignore[no-untyped-def]
+    async with session_factory() as session:
+        row = await session.get(Document, uuid.UUID(document_id))
+        assert row is not None
+        return row.compacted_seq
+
+
+async def test_the_log_is_compacted_a_debounce_after_editing_and_within_the_maximum(  # type: ignore[no-untyped-def]
+    live_server_with, session_factory
+) -> None:
+    server = await live_server_with(document_compact_debounce_s=0.4, document_compact_max_s=1.0)
+    jobs = server.server.config.app.state.syncforge.jobs
+    worker = None if jobs.is_embedded else jobs.start_worker(1)  # production mode: a real worker
+    try:
+        room = await setup_room(server, session_factory)
+        doc_id = await create_document(room)
+        writer = YClient()
+        # A burst that never pauses for the debounce: the maximum still compacts during it.
+        compacted_during_burst = 0
+        for i in range(40):
+            await apply_http(room.backend, doc_id, writer.append(str(i % 10)))
+            await asyncio.sleep(0.05)
+            compacted_during_burst = await _compacted_seq(session_factory, doc_id)
+            if compacted_during_burst:
+                break
+        assert compacted_during_burst > 0
+        last = await apply_http(room.backend, doc_id, writer.append("."))
+        for _ in range(100):  # then, a debounce after the last edit, everything
+            if await _compacted_seq(session_factory, doc_id) == last:
+                break
+            await asyncio.sleep(0.1)
+        assert await _compacted_seq(session_factory, doc_id) == last
+        assert await _log(session_factory, doc_id) == []
+        text = (await room.backend.data(TEXT, id=doc_id))["document"]["text"]
+        assert text == str(writer)
+    finally:
+        if worker is not None:
+            worker.stop()

@@ -4,14 +4,9 @@ SIGKILLed process's connections leave; a Redis restart is survived without clien
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import subprocess
-import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -22,6 +17,7 @@ from app.settings import Settings
 from tests.backends import IS_POSTGRES
 from tests.conftest import free_port
 from tests.gqlws import graphql_ws
+from tests.processes import processes
 from tests.realtime import PRESENCE, error_of, next_of, run, setup_room
 from tests.test_cursors import CURSORS, MOVE
 from tests.test_room_events import BROADCAST, EVENTS
@@ -29,67 +25,10 @@ from tests.test_room_events import BROADCAST, EVENTS
 pytestmark = pytest.mark.skipif(not IS_POSTGRES, reason="several processes share PostgreSQL and Redis")
 
 
-@dataclass
-class Process:
-    port: int
-    popen: subprocess.Popen[bytes]
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def ws_url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}/graphql"
-
-
-def _spawn(settings: Settings, redis_url: str, tmp: Path) -> Process:
-    port = free_port()
-    env = {
-        **os.environ,
-        "DATABASE_URL": settings.database_url,
-        "REDIS_URL": redis_url,
-        "SYNCFORGE_REDIS_NAMESPACE": settings.redis_namespace,
-        "SYNCFORGE_SECRET_KEY": settings.secret_key or "",
-        "SYNCFORGE_PRESENCE_GRACE_S": "1",
-        "SYNCFORGE_CURSOR_HEARTBEAT_S": "1",
-        "SYNCFORGE_LOG_LEVEL": "warning",
-    }
-    popen = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "serve", "--port", str(port)],
-        cwd=tmp,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return Process(port, popen)
-        except httpx.TransportError:
-            pass
-        assert popen.poll() is None, "the server process exited"
-        assert time.monotonic() < deadline, "the server process did not start"
-        time.sleep(0.2)
-
-
-@contextmanager
-def _processes(settings: Settings, redis_url: str, tmp: Path, count: int) -> Iterator[list[Process]]:
-    processes = [_spawn(settings, redis_url, tmp) for _ in range(count)]
-    try:
-        yield processes
-    finally:
-        for process in processes:
-            if process.popen.poll() is None:
-                process.popen.terminate()
-                process.popen.wait(timeout=20)
-
-
 async def test_two_processes_share_presence_cursors_and_events_and_survive_a_sigkill(  # type: ignore[no-untyped-def]
     settings: Settings, session_factory, tmp_path: Path
 ) -> None:
-    with _processes(settings, settings.redis_url or "", tmp_path, 2) as (a, b):
+    with processes(settings, settings.redis_url or "", tmp_path, 2) as (a, b):
         room = await setup_room(a, session_factory, presence_ttl_s=5)
         async with room.client("watcher") as watcher, room.client("bob", via=b) as bob:
             presence = await watcher.subscribe(PRESENCE, {"room": room.room_id})
@@ -125,7 +64,7 @@ async def test_revoking_a_key_or_archiving_a_room_applies_in_every_process_at_on
 ) -> None:
     from tests.gql import GQL, create_key
 
-    with _processes(settings, settings.redis_url or "", tmp_path, 2) as (a, b):
+    with processes(settings, settings.redis_url or "", tmp_path, 2) as (a, b):
         room = await setup_room(a, session_factory)
         # Process b has seen (and cached) the key and the room.
         async with room.client("ada", via=b) as ada:
@@ -183,7 +122,7 @@ async def test_a_redis_restart_resyncs_live_subscriptions(  # type: ignore[no-un
     redis = subprocess.Popen(command, stdout=subprocess.DEVNULL)
     try:
         await _wait_for_redis(redis_port)
-        with _processes(settings, f"redis://127.0.0.1:{redis_port}/0", tmp_path, 2) as (a, b):
+        with processes(settings, f"redis://127.0.0.1:{redis_port}/0", tmp_path, 2) as (a, b):
             room = await setup_room(a, session_factory)
             async with room.client("watcher") as watcher, room.client("bob", via=b) as bob:
                 presence = await watcher.subscribe(PRESENCE, {"room": room.room_id})
