@@ -5,8 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncGenerator
 from datetime import datetime
-from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated
 
 import strawberry
 from strawberry.scalars import JSON
@@ -15,6 +14,7 @@ from app.auth.policy import Action
 from app.auth.principal import Developer
 from app.db import UnitOfWork
 from app.documents import service, sync, yjs
+from app.documents.content import RootName, SharedTypeKind, rendered
 from app.documents.models import Document, DocumentType
 from app.errors import BadRequest, NotFound, ValidationFailed
 from app.graphql.context import Context, Info
@@ -24,16 +24,6 @@ from app.realtime.room_access import load_room
 
 DocumentKindEnum = strawberry.enum(DocumentType, name="DocumentKind")
 ONLY_OVER_WEBSOCKET = "this subscription runs over the WebSocket connection (graphql-transport-ws)"
-
-
-@strawberry.enum
-class SharedTypeKind(StrEnum):
-    MAP = "map"
-    ARRAY = "array"
-
-
-# Strawberry reserves the parameter name `root` (the parent object): the argument is renamed.
-RootName = Annotated[str, strawberry.argument(name="root", description="The root type's name in the Y.Doc.")]
 
 
 @strawberry.type(name="Document")
@@ -73,23 +63,14 @@ class DocumentType_:
     @strawberry.field(description="The content of a Y.Text root as plain text (for search, webhooks).")
     async def text(self, info: Info, root_name: RootName = "content") -> str:
         state = await _current_state(info.context, self.id)
-        return _rendered(yjs.render_text, state, root_name)
+        return rendered(yjs.render_text, state, root_name)
 
     @strawberry.field(description="The content of a Y.Map or Y.Array root as JSON.")
     async def json(
         self, info: Info, root_name: RootName = "content", kind: SharedTypeKind = SharedTypeKind.MAP
     ) -> JSON:
         state = await _current_state(info.context, self.id)
-        return _rendered(yjs.render_json, state, root_name, kind.value)
-
-
-def _rendered(render: Any, state: bytes, *args: Any) -> Any:
-    try:
-        return render(state, *args)
-    except Exception:
-        raise ValidationFailed(
-            f"root {args[0]!r} is not of that type in this document", field="root"
-        ) from None
+        return rendered(yjs.render_json, state, root_name, kind.value)
 
 
 async def _current_state(context: Context, document_id: uuid.UUID) -> bytes:

@@ -14,7 +14,7 @@ from typing import Any
 from app.auth.policy import Action
 from app.auth.principal import Developer
 from app.documents import service, yjs
-from app.documents.access import document_ticket
+from app.documents.access import DocumentTicket, document_ticket
 from app.documents.replica import DocumentReplica, DocumentUpdateEvent, encode_event
 from app.documents.replicas import Replicas
 from app.graphql.context import Context
@@ -64,13 +64,22 @@ async def apply_update(
     context: Context, document_id: uuid.UUID, update: str, origin: str | None
 ) -> UpdateAck:
     ticket = await document_ticket(context, document_id, Action.DOCUMENTS_WRITE)
+    max_bytes = context.state.settings.document_update_max_bytes
+    data = yjs.decode_base64(update, field="update", max_bytes=max_bytes)
+    return await append(context, ticket, data, update, origin)
+
+
+async def append(
+    context: Context, ticket: DocumentTicket, data: bytes, encoded: str, origin: str | None
+) -> UpdateAck:
+    """Validate, store, publish, acknowledge: the one way an update enters a document."""
     state = context.state
     settings = state.settings
-    data = yjs.decode_base64(update, field="update", max_bytes=settings.document_update_max_bytes)
     if origin is not None and len(origin) > MAX_ORIGIN_CHARS:
         origin = origin[:MAX_ORIGIN_CHARS]
     principal = context.principal
     sender = context.connection_id if context.websocket_or_none is not None else None
+    document_id = uuid.UUID(ticket.document_id)
     async with state.documents.use(ticket.document_id) as replica:
         replica.validate(data)  # malformed: VALIDATION_ERROR, and nothing was stored
         try:
@@ -83,14 +92,23 @@ async def apply_update(
                     modified_by_id=principal.user_id if isinstance(principal, Developer) else None,
                     max_document_bytes=settings.document_max_bytes,
                 )
-                event = DocumentUpdateEvent(ticket.document_id, seq, update, origin, False, sender)
+                event = DocumentUpdateEvent(ticket.document_id, seq, encoded, origin, False, sender)
                 uow.on_commit(lambda: state.hub.publish(replica.channel, encode_event(event)))
-        except BaseException:
+        except Exception:
             # The replica holds an update that was not stored: load it again from the database.
             await replica.reload()
             raise
     state.compactor.touch(ticket.document_id)
     return UpdateAck(document_id=ticket.document_id, seq=seq)
+
+
+async def current_state(context: Context, ticket: DocumentTicket) -> tuple[bytes, int]:
+    """Every acknowledged update as one Yjs update, and the seq it is as of."""
+    async with context.state.documents.use(ticket.document_id) as replica:
+        async with context.session() as session:
+            durable = await service.last_seq(session, uuid.UUID(ticket.document_id))
+        await replica.catch_up(durable)
+        return replica.update_for(None), replica.seq
 
 
 async def open_document_updates(context: Context, arguments: dict[str, Any], stream: FastStream) -> None:

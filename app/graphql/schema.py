@@ -22,6 +22,7 @@ from app.cursors import graphql as cursors
 from app.cursors.graphql import CursorsMutation, CursorsSubscription
 from app.documents import graphql as documents
 from app.documents.graphql import DocumentsMutation, DocumentsQuery, DocumentsSubscription
+from app.documents.versions_graphql import VersionsMutation, VersionsQuery
 from app.graphql.errors import CodedErrors
 from app.graphql.gates import Gates
 from app.graphql.system import SystemQuery, SystemSubscription
@@ -35,13 +36,19 @@ from app.settings import Settings
 
 
 @strawberry.type
-class Query(SystemQuery, AccountsQuery, RoomsQuery, DocumentsQuery):
+class Query(SystemQuery, AccountsQuery, RoomsQuery, DocumentsQuery, VersionsQuery):
     pass
 
 
 @strawberry.type
 class Mutation(
-    AccountsMutation, RoomsMutation, PresenceMutation, CursorsMutation, BroadcastMutation, DocumentsMutation
+    AccountsMutation,
+    RoomsMutation,
+    PresenceMutation,
+    CursorsMutation,
+    BroadcastMutation,
+    DocumentsMutation,
+    VersionsMutation,
 ):
     pass
 
