@@ -6,7 +6,7 @@ import asyncio
 import logging
 import uuid
 
-from app.documents.compaction import compact
+from app.documents.compaction import Compacted, compact
 from workers.registry import job
 from workers.runtime import WorkerRuntime
 
@@ -26,7 +26,9 @@ async def compact_document(runtime: WorkerRuntime, document_id: str) -> int | No
                 snapshot_interval_s=settings.document_snapshot_interval_s,
                 max_auto_snapshots=settings.document_max_auto_snapshots,
             )
-        if done is not None:
+        if done is None:
+            return None  # nothing to compact (or the document is gone)
+        if isinstance(done, Compacted):
             log.info(
                 "document %s: compacted %d updates up to seq %d (version %d, %d bytes)",
                 document_id,

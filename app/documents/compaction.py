@@ -27,6 +27,13 @@ _local_locks: set[uuid.UUID] = set()
 _local_guard = threading.Lock()
 
 
+class Busy:
+    """Another compaction of the document holds its lock."""
+
+
+BUSY = Busy()
+
+
 @dataclass(frozen=True)
 class Compacted:
     seq: int
@@ -76,11 +83,11 @@ async def compact(
     *,
     snapshot_interval_s: float,
     max_auto_snapshots: int,
-) -> Compacted | None:
-    """Compact in the caller's transaction; None if there was nothing to do or another
+) -> Compacted | Busy | None:
+    """Compact in the caller's transaction; None if there was nothing to do, BUSY if another
     compaction of this document is running."""
     if not await _try_lock(session, document_id):
-        return None
+        return BUSY
     try:
         return await _compact(session, document_id, snapshot_interval_s, max_auto_snapshots)
     finally:
