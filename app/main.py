@@ -30,6 +30,7 @@ from app.auth.rate_limit import RateLimits
 from app.auth.usage import UsageRecorder
 from app.cursors.feed import CursorRooms
 from app.db import create_engine, create_session_factory
+from app.documents.awareness import AwarenessFeed
 from app.documents.debounce import Debouncer
 from app.documents.replica import DocumentReplica
 from app.documents.replicas import Replicas
@@ -146,6 +147,10 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False) -> 
             document_changes = Announcements(hub, "documents:changed", partial(_document_changed, documents))
             await document_changes.start()
             stack.push_async_callback(_bounded, "document_changes", document_changes.stop)
+            awareness: Feeds[AwarenessFeed] = Feeds(
+                partial(_awareness_feed, hub, presence.process_id, settings.awareness_tick_s)
+            )
+            stack.push_async_callback(_bounded, "awareness", awareness.stop)
             compactor = Debouncer(
                 partial(_compact_later, jobs),
                 debounce_s=settings.document_compact_debounce_s,
@@ -188,6 +193,7 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False) -> 
                 documents=documents,
                 compactor=compactor,
                 document_changes=document_changes,
+                awareness=awareness,
             )
             log.info("SyncForge started in %s mode", settings.mode.value)
             if freeze_gc:
@@ -238,6 +244,10 @@ def _document_changed(documents: Replicas, document_id: uuid.UUID | None) -> Non
     """Trashed or restored somewhere: drop this process's copy (None: after a reconnect, all)."""
     for key in [str(document_id)] if document_id is not None else documents.loaded():
         documents.evict(key, NotFound("document"))
+
+
+def _awareness_feed(hub: Hub, process_id: str, tick_s: float, document_id: str) -> AwarenessFeed:
+    return AwarenessFeed(hub, document_id, process_id=process_id, tick_s=tick_s)
 
 
 async def _compact_later(jobs: JobQueue, document_id: str) -> None:

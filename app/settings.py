@@ -127,6 +127,8 @@ class Settings(BaseSettings):
     # While a document is edited, an automatic snapshot at most this often; at most this many kept.
     document_snapshot_interval_s: float = 600.0
     document_max_auto_snapshots: int = 20
+    # Awareness is batched per tick; each document takes its room's cursor tick once in use.
+    awareness_tick_s: float = 0.05
 
     # --- Periodic jobs --------------------------------------------------------------------
     room_idle_archive_days: float = 30.0  # rooms empty for longer are archived (FR-3.6)

@@ -12,6 +12,7 @@ from app.auth.rate_limit import RateLimits
 from app.auth.usage import UsageRecorder
 from app.cursors.feed import CursorRooms
 from app.db import UnitOfWork
+from app.documents.awareness import AwarenessFeed
 from app.documents.debounce import Debouncer
 from app.documents.replicas import Replicas
 from app.graphql.ws.keepalive import Pinger
@@ -50,6 +51,7 @@ class AppState:
     documents: Replicas
     compactor: Debouncer
     document_changes: Announcements
+    awareness: Feeds[AwarenessFeed]
 
     def unit_of_work(self) -> UnitOfWork:
         return UnitOfWork(self.session_factory)

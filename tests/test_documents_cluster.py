@@ -17,7 +17,9 @@ from tests.backends import IS_POSTGRES
 from tests.documents import APPLY, UPDATES, YClient, apply_http, create_document, sync_http
 from tests.gql import GQL
 from tests.processes import processes, spawn
-from tests.realtime import next_of, setup_room
+from tests.realtime import next_of, run, setup_room
+from tests.test_document_awareness import UPDATE as AWARENESS
+from tests.test_document_awareness import WATCH, Peer
 
 
 @pytest.mark.skipif(not IS_POSTGRES, reason="several processes share PostgreSQL and Redis")
@@ -59,6 +61,26 @@ async def test_two_processes_serve_one_document_and_converge(  # type: ignore[no
                 check = YClient()
                 check.apply(final["update"])
                 assert str(check) == str(docs["a"]) and final["seq"] == 20
+
+
+@pytest.mark.skipif(not IS_POSTGRES, reason="several processes share PostgreSQL and Redis")
+async def test_awareness_crosses_processes_and_leaves_with_the_connection(  # type: ignore[no-untyped-def]
+    settings: Settings, session_factory, tmp_path: Path
+) -> None:
+    with processes(settings, settings.redis_url, tmp_path, 2) as (a, b):
+        room = await setup_room(a, session_factory)
+        doc_id = await create_document(room)
+        ada, bob = Peer(), Peer()
+        async with room.client("bob", via=b) as bob_ws:
+            watch = await bob_ws.subscribe(WATCH, {"id": doc_id})
+            await asyncio.sleep(0.2)
+            async with room.client("ada", via=a) as ada_ws:
+                answer = await run(ada_ws, AWARENESS, id=doc_id, u=ada.set({"user": "ada"}))
+                assert answer["data"] == {"updateAwareness": True}
+                bob.apply((await next_of(bob_ws, watch, timeout=10))["documentAwareness"]["update"])
+                assert bob.others() == {ada.doc.client_id: {"user": "ada"}}
+            bob.apply((await next_of(bob_ws, watch, timeout=10))["documentAwareness"]["update"])
+            assert bob.others() == {}
 
 
 async def test_every_acknowledged_update_survives_a_sigkill_mid_stream(  # type: ignore[no-untyped-def]

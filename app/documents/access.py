@@ -27,6 +27,7 @@ from app.rooms.models import RoomStatus
 class DocumentTicket:
     document_id: str
     room_id: uuid.UUID
+    tick_s: float  # the room's cursor tick: awareness is batched at the same pace
 
 
 async def document_ticket(context: Context, document_id: uuid.UUID, action: Action) -> DocumentTicket:
@@ -63,4 +64,4 @@ async def _check(context: Context, document_id: uuid.UUID, action: Action) -> Do
         raise NotFound("document") from None
     if action == Action.DOCUMENTS_WRITE and room.status != RoomStatus.ACTIVE:
         raise Forbidden(f"this room is {room.status.value}", reason="ARCHIVED")
-    return DocumentTicket(document_id=str(document_id), room_id=row.room_id)
+    return DocumentTicket(str(document_id), row.room_id, room.cursor_tick_ms / 1000)

@@ -43,6 +43,8 @@ class Context:
     room_tickets: dict[Any, Any] = field(default_factory=dict)
     connection_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     cursor_rooms: set[str] | None = None  # rooms this connection moved a cursor in (WebSocket)
+    # WebSocket only: documents this connection sent awareness to (removed when it ends).
+    awareness_documents: set[str] = field(default_factory=set)
 
     @cached_property
     def loaders(self) -> Loaders:

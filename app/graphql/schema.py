@@ -20,7 +20,9 @@ from strawberry.extensions import (
 from app.accounts.graphql import AccountsMutation, AccountsQuery
 from app.cursors import graphql as cursors
 from app.cursors.graphql import CursorsMutation, CursorsSubscription
+from app.documents import awareness_graphql
 from app.documents import graphql as documents
+from app.documents.awareness_graphql import AwarenessMutation, AwarenessSubscription
 from app.documents.graphql import DocumentsMutation, DocumentsQuery, DocumentsSubscription
 from app.documents.versions_graphql import VersionsMutation, VersionsQuery
 from app.graphql.errors import CodedErrors
@@ -49,6 +51,7 @@ class Mutation(
     BroadcastMutation,
     DocumentsMutation,
     VersionsMutation,
+    AwarenessMutation,
 ):
     pass
 
@@ -60,6 +63,7 @@ class Subscription(
     CursorsSubscription,
     BroadcastSubscription,
     DocumentsSubscription,
+    AwarenessSubscription,
 ):
     pass
 
@@ -91,7 +95,11 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
 def hot_fields() -> FastFields:
     """The operations the WebSocket handler serves without executing GraphQL (see app/graphql/ws)."""
     return FastFields.of(
-        *cursors.FAST_FIELDS, *broadcast.FAST_FIELDS, *presence.FAST_FIELDS, *documents.FAST_FIELDS
+        *cursors.FAST_FIELDS,
+        *broadcast.FAST_FIELDS,
+        *presence.FAST_FIELDS,
+        *documents.FAST_FIELDS,
+        *awareness_graphql.FAST_FIELDS,
     )
 
 

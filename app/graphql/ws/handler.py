@@ -19,6 +19,7 @@ from graphql import GraphQLError
 from starlette.websockets import WebSocketDisconnect
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler
 
+from app.documents import awareness_graphql as awareness
 from app.graphql.context import Context
 from app.graphql.ws.plans import Plan, PlanCache
 from app.graphql.ws.stream import FastStream, complete_frame, error_payload, next_head
@@ -176,5 +177,7 @@ class TransportHandler(BaseGraphQLTransportWSHandler[Context, None]):
             context.state.pinger.remove(context.keepalive)
         if context.credential is not None:
             context.state.credentials.forget(context.credential)
+        if context.awareness_documents:
+            await awareness.connection_ended(context)
         for room_id in context.cursor_rooms or ():
             context.state.cursors.remove(room_id, context.connection_id)
