@@ -127,13 +127,6 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False) -> 
             stack.push_async_callback(_bounded, "cursors", cursors.stop)
             event_feeds: Feeds[RoomEventFeed] = Feeds(lambda room: RoomEventFeed(hub, room))
             stack.push_async_callback(_bounded, "event_feeds", event_feeds.stop)
-            watch = RoomWatch(
-                rooms,
-                lambda room: _streams(presence.feeds.get(room)),
-                lambda room: _streams(cursors.get(room)),
-                lambda room: _streams(event_feeds.get(room)),
-            )
-            stack.push_async_callback(_bounded, "watch", watch.stop)
             documents = Replicas(
                 partial(
                     DocumentReplica,
@@ -151,6 +144,15 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False) -> 
                 partial(_awareness_feed, hub, presence.process_id, settings.awareness_tick_s)
             )
             stack.push_async_callback(_bounded, "awareness", awareness.stop)
+            watch = RoomWatch(
+                rooms,
+                lambda room: _streams(presence.feeds.get(room)),
+                lambda room: _streams(cursors.get(room)),
+                lambda room: _streams(event_feeds.get(room)),
+                lambda room: [s for r in documents.in_room(room) for s in r.audience.streams()],
+                lambda room: [s for f in awareness.all() if f.room_id == room for s in f.audience.streams()],
+            )
+            stack.push_async_callback(_bounded, "watch", watch.stop)
             compactor = Debouncer(
                 partial(_compact_later, jobs),
                 debounce_s=settings.document_compact_debounce_s,

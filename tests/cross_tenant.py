@@ -167,4 +167,93 @@ CASES += [
         lambda v: {"v": v.room_id},
         websocket=True,
     ),
+    Case(
+        "document by id",
+        "query($v: UUID) { document(id: $v) { id name } }",
+        lambda v: {"v": v.extra["document_id"]},
+        websocket=True,
+    ),
+    Case(
+        "document by slug",
+        'query($r: UUID) { document(roomId: $r, slug: "plans") { id } }',
+        lambda v: {"r": v.room_id},
+    ),
+    Case(
+        "documents of a room",
+        "query($r: UUID!) { documents(roomId: $r) { edges { node { id } } } }",
+        lambda v: {"r": v.room_id},
+    ),
+    Case(
+        "document sync",
+        "query($v: UUID!) { documentSync(documentId: $v) { update } }",
+        lambda v: {"v": v.extra["document_id"]},
+        websocket=True,
+    ),
+    Case(
+        "create document",
+        'mutation($r: UUID!) { createDocument(roomId: $r, input: {name: "x"}) { id } }',
+        lambda v: {"r": v.room_id},
+    ),
+    Case(
+        "rename document",
+        'mutation($v: UUID!) { updateDocument(id: $v, input: {name: "pwned"}) { id } }',
+        lambda v: {"v": v.extra["document_id"]},
+    ),
+    Case(
+        "trash document",
+        "mutation($v: UUID!) { trashDocument(id: $v) { id } }",
+        lambda v: {"v": v.extra["document_id"]},
+    ),
+    Case(
+        "restore document",
+        "mutation($v: UUID!) { restoreDocument(id: $v) { id } }",
+        lambda v: {"v": v.extra["document_id"]},
+    ),
+    Case(
+        "apply document update",
+        'mutation($v: UUID!) { applyDocumentUpdate(documentId: $v, update: "AAA=") { seq } }',
+        lambda v: {"v": v.extra["document_id"]},
+        websocket=True,
+    ),
+    Case(
+        "document updates",
+        "subscription($v: UUID!) { documentUpdates(documentId: $v) { seq } }",
+        lambda v: {"v": v.extra["document_id"]},
+        websocket=True,
+        http=False,
+    ),
+    Case(
+        "update awareness",
+        'mutation($v: UUID!) { updateAwareness(documentId: $v, update: "AA==") }',
+        lambda v: {"v": v.extra["document_id"]},
+        websocket=True,
+        http=False,
+    ),
+    Case(
+        "document awareness",
+        "subscription($v: UUID!) { documentAwareness(documentId: $v) { update } }",
+        lambda v: {"v": v.extra["document_id"]},
+        websocket=True,
+        http=False,
+    ),
+    Case(
+        "document snapshots",
+        "query($v: UUID!) { documentSnapshots(documentId: $v) { edges { node { id } } } }",
+        lambda v: {"v": v.extra["document_id"]},
+    ),
+    Case(
+        "document snapshot",
+        "query($v: UUID!) { documentSnapshot(id: $v) { update } }",
+        lambda v: {"v": v.extra["snapshot_id"]},
+    ),
+    Case(
+        "create snapshot",
+        'mutation($v: UUID!) { createDocumentSnapshot(documentId: $v, name: "x") { id } }',
+        lambda v: {"v": v.extra["document_id"]},
+    ),
+    Case(
+        "restore snapshot",
+        "mutation($v: UUID!) { restoreDocumentSnapshot(id: $v) { seq } }",
+        lambda v: {"v": v.extra["snapshot_id"]},
+    ),
 ]

@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from app.accounts.models import Invitation
 from app.auth.policy import API_KEY_SCOPES
+from app.documents.models import Document, Snapshot
 from tests import factories
 from tests.conftest import LiveServer
 from tests.cross_tenant import CASES, Case, Victim
@@ -27,6 +28,10 @@ async def _victim(anon: GQL, session_factory) -> Victim:  # type: ignore[no-unty
     org_id = await create_org(owner, slug=slug)
     room = factories.room_in(uuid.UUID(org_id), slug="secret-room")
     await factories.add(session_factory, room)
+    document = Document(room_id=room.id, name="Secret plans", slug="plans")
+    await factories.add(session_factory, document)
+    snapshot = Snapshot(document_id=document.id, version=1, yjs_state=b"\x00\x00", name="v1")
+    await factories.add(session_factory, snapshot)
     _, key_id = await create_key(owner, org_id, "SECRET")
     await owner.gql.data(
         "mutation($o: UUID!) {"
@@ -35,7 +40,8 @@ async def _victim(anon: GQL, session_factory) -> Victim:  # type: ignore[no-unty
     )
     async with session_factory() as session:
         invitation_id = (await session.execute(select(Invitation.id))).scalar_one()
-    return Victim(org_id, slug, owner.user_id, str(room.id), room.slug, key_id, str(invitation_id))
+    extra = {"document_id": str(document.id), "snapshot_id": str(snapshot.id)}
+    return Victim(org_id, slug, owner.user_id, str(room.id), room.slug, key_id, str(invitation_id), extra)
 
 
 async def _attacker_credentials(anon: GQL, kind: str) -> dict[str, Any]:
@@ -89,5 +95,9 @@ async def test_foreign_credentials_never_see_or_touch_another_organization(  # t
                 body = message["payload"] if message["type"] == "next" else {"errors": message["payload"]}
                 _assert_refused(case, kind + " (ws)", body)
         # And nothing changed for the victim.
+        async with session_factory() as session:
+            document = await session.get(Document, uuid.UUID(victim.extra["document_id"]))
+            assert document is not None and document.last_seq == 0 and document.deleted_at is None
+            assert document.name == "Secret plans"
         owner_view = await GQL(http).raw("query($v: UUID) { organization(id: $v) { name } }", v=victim.org_id)
         assert owner_view["errors"][0]["extensions"]["code"] == "UNAUTHORIZED"  # anonymous sees nothing

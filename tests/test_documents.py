@@ -304,3 +304,22 @@ async def test_the_log_is_compacted_a_debounce_after_editing_and_within_the_maxi
     finally:
         if worker is not None:
             worker.stop()
+
+
+async def test_archiving_the_room_ends_document_streams(live_server, session_factory) -> None:  # type: ignore[no-untyped-def]
+    room = await setup_room(live_server, session_factory)
+    doc_id = await create_document(room)
+    async with room.client("ada") as ada:
+        updates = await ada.subscribe(UPDATES, {"id": doc_id})
+        awareness = await ada.subscribe(
+            "subscription($id: UUID!) { documentAwareness(documentId: $id) { update } }", {"id": doc_id}
+        )
+        await apply_ws(ada, doc_id, YClient().append("x"))  # both streams are registered by now
+        await room.dev.gql.data("mutation($id: UUID!) { archiveRoom(id: $id) { status } }", id=room.room_id)
+        for op in (updates, awareness):
+            ended = await error_of(ada, op)
+            assert ended["extensions"]["reason"] == "ARCHIVED"
+        refused = await error_of(
+            ada, await ada.subscribe(APPLY, {"id": doc_id, "update": YClient().append("y")})
+        )
+        assert refused["extensions"]["code"] == "FORBIDDEN"

@@ -46,6 +46,7 @@ class AwarenessFeed:
         self.channel = channel(document_id)
         self.process_id = process_id
         self.tick_s = tick_s
+        self.room_id: str | None = None  # set by its first subscriber (for the room watch)
         self.audience = Audience()
         self.states: dict[int, AwarenessState] = {}
         self._owner: dict[int, str] = {}  # client id -> the local connection that sends it

@@ -34,6 +34,7 @@ async def _feed(context: Context, document_id: uuid.UUID) -> tuple[Feeds[Awarene
     feeds = context.state.awareness
     feed = await feeds.acquire(ticket.document_id)
     feed.tick_s = ticket.tick_s
+    feed.room_id = str(ticket.room_id)
     return feeds, feed
 
 

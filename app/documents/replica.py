@@ -72,6 +72,7 @@ class DocumentReplica:
         self.doc = Doc()
         self.seq = 0  # every update up to here is applied
         self.loaded = False
+        self.room_id: str | None = None
         self.recent: deque[DocumentUpdateEvent] = deque(maxlen=replay_updates)
         self.audience = Audience()
         # Updates ahead of a gap, by seq; and updates applied whose dependencies are still
@@ -122,6 +123,7 @@ class DocumentReplica:
             ) from None
         self.doc = doc
         self.seq = stored.seq
+        self.room_id = str(stored.room_id)
         self.loaded = True
         for row in stored.log:
             self._track_integration(row.update)

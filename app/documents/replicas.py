@@ -35,6 +35,13 @@ class Replicas:
         slot = self._slots.get(document_id)
         return slot.replica if slot is not None and slot.ready.done() and not slot.ready.exception() else None
 
+    def in_room(self, room_id: str) -> list[DocumentReplica]:
+        return [
+            slot.replica
+            for slot in self._slots.values()
+            if slot.ready.done() and not slot.ready.exception() and slot.replica.room_id == room_id
+        ]
+
     def loaded(self) -> list[str]:
         return [key for key, slot in self._slots.items() if slot.ready.done()]
 

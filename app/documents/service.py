@@ -38,6 +38,7 @@ class StoredState:
     state: bytes | None
     compacted_seq: int
     log: list[LoggedUpdate]
+    room_id: uuid.UUID | None = None
 
     @property
     def seq(self) -> int:
@@ -210,7 +211,7 @@ async def read_stored(session: AsyncSession, document_id: uuid.UUID) -> StoredSt
     log = await read_log(session, document_id, after=0)
     row = (
         await session.execute(
-            select(Document.yjs_state, Document.compacted_seq, Document.deleted_at).where(
+            select(Document.yjs_state, Document.compacted_seq, Document.deleted_at, Document.room_id).where(
                 Document.id == document_id
             )
         )
@@ -221,6 +222,7 @@ async def read_stored(session: AsyncSession, document_id: uuid.UUID) -> StoredSt
         state=bytes(row.yjs_state) if row.yjs_state is not None else None,
         compacted_seq=int(row.compacted_seq),
         log=log,
+        room_id=row.room_id,
     )
 
 

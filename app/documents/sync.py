@@ -17,8 +17,10 @@ from app.documents import service, yjs
 from app.documents.access import DocumentTicket, document_ticket
 from app.documents.replica import DocumentReplica, DocumentUpdateEvent, encode_event
 from app.documents.replicas import Replicas
+from app.errors import Forbidden, NotFound
 from app.graphql.context import Context
 from app.graphql.ws.stream import FastStream
+from app.rooms.models import RoomStatus
 
 MAX_ORIGIN_CHARS = 100
 
@@ -74,6 +76,11 @@ async def append(
 ) -> UpdateAck:
     """Validate, store, publish, acknowledge: the one way an update enters a document."""
     state = context.state
+    # The ticket may be memoized on this connection: the room's status is read each time (from
+    # the per-process cache, which every process empties when the room changes).
+    room = await state.rooms.get(ticket.room_id)
+    if room is None or room.status != RoomStatus.ACTIVE:
+        raise Forbidden("this room is not active", reason="ARCHIVED") if room else NotFound("document")
     settings = state.settings
     if origin is not None and len(origin) > MAX_ORIGIN_CHARS:
         origin = origin[:MAX_ORIGIN_CHARS]

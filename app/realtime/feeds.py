@@ -34,6 +34,9 @@ class Feeds(Generic[F]):
         slot = self._slots.get(key)
         return slot.feed if slot is not None and slot.ready.done() else None
 
+    def all(self) -> list[F]:
+        return [slot.feed for slot in self._slots.values() if slot.ready.done()]
+
     async def acquire(self, key: str) -> F:
         slot = self._slots.get(key)
         if slot is None:
