@@ -32,6 +32,7 @@ from app.cursors.feed import CursorRooms
 from app.db import create_engine, create_session_factory
 from app.documents.awareness import AwarenessFeed
 from app.documents.debounce import Debouncer
+from app.documents.log_writer import LogWriter
 from app.documents.replica import DocumentReplica
 from app.documents.replicas import Replicas
 from app.errors import NotFound
@@ -153,6 +154,8 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False) -> 
                 lambda room: [s for f in awareness.all() if f.room_id == room for s in f.audience.streams()],
             )
             stack.push_async_callback(_bounded, "watch", watch.stop)
+            document_log = LogWriter(engine)
+            stack.push_async_callback(_bounded, "document_log", document_log.stop)
             compactor = Debouncer(
                 partial(_compact_later, jobs),
                 debounce_s=settings.document_compact_debounce_s,
@@ -196,8 +199,13 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False) -> 
                 compactor=compactor,
                 document_changes=document_changes,
                 awareness=awareness,
+                document_log=document_log,
             )
             log.info("SyncForge started in %s mode", settings.mode.value)
+            if settings.document_durability != "log":
+                log.warning(
+                    "document_durability=%s: acknowledged edits are NOT stored", settings.document_durability
+                )
             if freeze_gc:
                 gc.collect()
                 gc.freeze()

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 from enum import StrEnum
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -127,6 +128,10 @@ class Settings(BaseSettings):
     # While a document is edited, an automatic snapshot at most this often; at most this many kept.
     document_snapshot_interval_s: float = 600.0
     document_max_auto_snapshots: int = 20
+    # "log" (always): an update is acknowledged once appended to the durable log and committed.
+    # "none" exists only as the baseline of bench/documents.py (durability cost): updates are
+    # acknowledged from memory and lost on restart. Never use it for real documents.
+    document_durability: Literal["log", "none"] = "log"
     # Awareness is batched per tick; each document takes its room's cursor tick once in use.
     awareness_tick_s: float = 0.05
 

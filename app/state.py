@@ -14,6 +14,7 @@ from app.cursors.feed import CursorRooms
 from app.db import UnitOfWork
 from app.documents.awareness import AwarenessFeed
 from app.documents.debounce import Debouncer
+from app.documents.log_writer import LogWriter
 from app.documents.replicas import Replicas
 from app.graphql.ws.keepalive import Pinger
 from app.presence.event_feed import RoomEventFeed
@@ -52,6 +53,7 @@ class AppState:
     compactor: Debouncer
     document_changes: Announcements
     awareness: Feeds[AwarenessFeed]
+    document_log: LogWriter
 
     def unit_of_work(self) -> UnitOfWork:
         return UnitOfWork(self.session_factory)

@@ -323,3 +323,28 @@ async def test_archiving_the_room_ends_document_streams(live_server, session_fac
             ada, await ada.subscribe(APPLY, {"id": doc_id, "update": YClient().append("y")})
         )
         assert refused["extensions"]["code"] == "FORBIDDEN"
+
+
+async def test_an_update_that_arrives_before_its_dependency_is_kept_everywhere(  # type: ignore[no-untyped-def]
+    live_server_with, session_factory
+) -> None:
+    """pycrdt leaves an update whose dependencies are missing out of encoded state; the sync
+    answer, the compacted state and a reload must still carry it."""
+    server = await live_server_with(document_unload_grace_s=0.05)
+    room = await setup_room(server, session_factory)
+    doc_id = await create_document(room)
+    gql = room.backend
+    writer = YClient()
+    first, second = writer.append("hello"), writer.append(" world")  # second depends on first
+    await apply_http(gql, doc_id, second)
+    newcomer = YClient()
+    newcomer.apply((await sync_http(gql, doc_id))["update"])
+    newcomer.apply(first)
+    assert str(newcomer) == "hello world"  # the sync answer carried the waiting update
+    async with session_factory() as session:
+        await compact(session, uuid.UUID(doc_id), snapshot_interval_s=3600, max_auto_snapshots=0)
+        await session.commit()
+    state = server.server.config.app.state.syncforge
+    state.documents.evict(doc_id, RuntimeError("test"))  # reload from the compacted state
+    await apply_http(gql, doc_id, first)
+    assert (await gql.data(TEXT, id=doc_id))["document"]["text"] == "hello world"

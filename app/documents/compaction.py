@@ -52,8 +52,8 @@ def merge(state: bytes | None, updates: list[bytes]) -> bytes:
     for part in parts:
         doc.apply_update(part)
     encoded = doc.get_update()
-    doc_state = yjs.decode_state_vector(doc.get_state())
-    if all(yjs.covers(doc_state, part) for part in parts):
+    doc_state = doc.get_state()
+    if all(yjs.integrated(doc_state, part) for part in parts):
         return encoded
     return pycrdt.merge_updates(*parts)
 

@@ -15,7 +15,6 @@ import json
 import logging
 import uuid
 from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import pycrdt
@@ -81,7 +80,9 @@ class DocumentReplica:
         self._unintegrated: list[bytes] = []
         self._filling: asyncio.Task[None] | None = None
         self._fill_timer: asyncio.TimerHandle | None = None
-        self.on_applied: list[Callable[[DocumentReplica], None]] = []
+        self._volatile = 0  # see volatile_seq
+        # Seqs of updates this process validated (applied) itself: not applied again on return.
+        self._applied_here: set[int] = set()
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -122,6 +123,8 @@ class DocumentReplica:
                 "this document's stored state cannot be loaded; it is not served until repaired"
             ) from None
         self.doc = doc
+        self._unintegrated = []
+        self._applied_here.clear()
         self.seq = stored.seq
         self.room_id = str(stored.room_id)
         self.loaded = True
@@ -174,6 +177,17 @@ class DocumentReplica:
         VALIDATION_ERROR and nothing is stored. (Applying it again when it comes back through
         the hub with its seq changes nothing.)"""
         yjs.apply(self.doc, update)
+        self._track_integration(update)
+
+    def applied_here(self, seq: int) -> None:
+        """The update stored as `seq` was applied by validate(): its echo need not be."""
+        if seq > self.seq:
+            self._applied_here.add(seq)
+
+    def volatile_seq(self) -> int:
+        """A sequence number handed out from memory (document_durability="none": one process)."""
+        self._volatile = max(self._volatile, self.seq) + 1
+        return self._volatile
 
     async def reload(self) -> None:
         """After a failed append, drop what was applied but not stored."""
@@ -205,30 +219,31 @@ class DocumentReplica:
             self._schedule_fill(at_once=len(self._waiting) > MAX_WAITING)
 
     def _integrate(self, event: DocumentUpdateEvent) -> None:
-        data = yjs.decode_base64(event.update, field="update", max_bytes=1 << 30)
-        try:
-            yjs.apply(self.doc, data)
-        except Exception:
-            # It was validated before it was stored; this process's Doc must be wrong.
-            log.exception("document %s: stored update %d does not apply here", self.id, event.seq)
+        if event.seq in self._applied_here:
+            self._applied_here.discard(event.seq)
+            data = None
+        else:
+            data = yjs.decode_base64(event.update, field="update", max_bytes=1 << 30)
+            try:
+                yjs.apply(self.doc, data)
+            except Exception:
+                # It was validated before it was stored; this process's Doc must be wrong.
+                log.exception("document %s: stored update %d does not apply here", self.id, event.seq)
         self.seq = event.seq
-        self._track_integration(data)
+        if data is not None or self._unintegrated:
+            self._track_integration(
+                data
+                if data is not None
+                else yjs.decode_base64(event.update, field="update", max_bytes=1 << 30)
+            )
         self.recent.append(event)
         self.audience.broadcast(event, exclude=event.sender)
-        for callback in self.on_applied:
-            callback(self)
 
     def _track_integration(self, data: bytes) -> None:
-        if not self._unintegrated and not self._needs_tracking(data):
+        if not self._unintegrated and yjs.integrated(self.doc.get_state(), data):
             return
-        if not self._unintegrated:
-            self._unintegrated.append(data)
-            return
-        state = yjs.decode_state_vector(self.doc.get_state())
-        self._unintegrated = [u for u in [*self._unintegrated, data] if not yjs.covers(state, u)]
-
-    def _needs_tracking(self, data: bytes) -> bool:
-        return not yjs.covers(yjs.decode_state_vector(self.doc.get_state()), data)
+        state = self.doc.get_state()
+        self._unintegrated = [u for u in [*self._unintegrated, data] if not yjs.integrated(state, u)]
 
     # --- filling gaps from the log ----------------------------------------------------------
 

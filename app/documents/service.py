@@ -1,7 +1,7 @@
 """Document operations: create, read, list, rename, trash and restore (FR-6), and the durable log.
 
-Services flush and never commit; the caller's unit of work owns the transaction. An update is
-acknowledged only after the transaction that appended it has committed (see graphql.py).
+Services flush and never commit; the caller's unit of work owns the transaction. Updates are
+appended by log_writer.py, which commits them itself before they are acknowledged.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -142,54 +142,6 @@ def restore_document(document: Document) -> bool:
         return False
     document.deleted_at = None
     return True
-
-
-async def append_update(
-    session: AsyncSession,
-    document_id: uuid.UUID,
-    data: bytes,
-    *,
-    origin: str | None,
-    modified_by_id: uuid.UUID | None,
-    max_document_bytes: int,
-) -> int:
-    """Append one update to the document's log and return its sequence number.
-
-    The UPDATE that takes the number also locks the document row until the commit, so numbers
-    are handed out in commit order, in every process: a subscriber that sees seq n knows that
-    every update before it is already durable.
-    """
-    values: dict[str, Any] = {
-        "last_seq": Document.last_seq + 1,
-        "size_bytes": Document.size_bytes + len(data),
-        "last_modified_at": utcnow(),
-    }
-    if modified_by_id is not None:
-        values["last_modified_by_id"] = modified_by_id
-    taken = await session.execute(
-        update(Document)
-        .where(
-            Document.id == document_id,
-            Document.deleted_at.is_(None),  # type: ignore[union-attr]
-            Document.size_bytes + len(data) <= max_document_bytes,
-        )
-        .values(**values)
-        .returning(Document.last_seq)
-    )
-    seq = taken.scalar_one_or_none()
-    if seq is None:
-        document = await session.get(Document, document_id)
-        if document is None or document.deleted_at is not None:
-            raise NotFound("document")
-        raise ValidationFailed(
-            f"the document would exceed its size limit of {max_document_bytes} bytes"
-            " (compaction may free space: retry in a few seconds)",
-            field="update",
-            reason="DOCUMENT_TOO_LARGE",
-        )
-    session.add(DocumentUpdate(document_id=document_id, seq=seq, update=data, origin=origin))
-    await session.flush()
-    return int(seq)
 
 
 async def read_log(

@@ -89,22 +89,26 @@ async def append(
     document_id = uuid.UUID(ticket.document_id)
     async with state.documents.use(ticket.document_id) as replica:
         replica.validate(data)  # malformed: VALIDATION_ERROR, and nothing was stored
+        if settings.document_durability == "none":  # the benchmark's baseline only
+            seq = replica.volatile_seq()
+            event = DocumentUpdateEvent(ticket.document_id, seq, encoded, origin, False, sender)
+            await state.hub.publish(replica.channel, encode_event(event))
+            return UpdateAck(document_id=ticket.document_id, seq=seq)
         try:
-            async with context.unit_of_work() as uow:
-                seq = await service.append_update(
-                    uow.session,
-                    document_id,
-                    data,
-                    origin=origin,
-                    modified_by_id=principal.user_id if isinstance(principal, Developer) else None,
-                    max_document_bytes=settings.document_max_bytes,
-                )
-                event = DocumentUpdateEvent(ticket.document_id, seq, encoded, origin, False, sender)
-                uow.on_commit(lambda: state.hub.publish(replica.channel, encode_event(event)))
+            seq = await state.document_log.append(
+                document_id,
+                data,
+                origin=origin,
+                modified_by_id=principal.user_id if isinstance(principal, Developer) else None,
+                max_document_bytes=settings.document_max_bytes,
+            )
         except Exception:
             # The replica holds an update that was not stored: load it again from the database.
             await replica.reload()
             raise
+        replica.applied_here(seq)
+        event = DocumentUpdateEvent(ticket.document_id, seq, encoded, origin, False, sender)
+        await state.hub.publish(replica.channel, encode_event(event))
     state.compactor.touch(ticket.document_id)
     return UpdateAck(document_id=ticket.document_id, seq=seq)
 
