@@ -8,7 +8,7 @@ import uuid
 
 from sqlalchemy import select, update
 
-from app.documents.compaction import compact
+from app.documents.compaction import BUSY, Compacted, compact
 from app.documents.models import Document, DocumentUpdate
 from tests.documents import (
     APPLY,
@@ -348,3 +348,19 @@ async def test_an_update_that_arrives_before_its_dependency_is_kept_everywhere( 
     state.documents.evict(doc_id, RuntimeError("test"))  # reload from the compacted state
     await apply_http(gql, doc_id, first)
     assert (await gql.data(TEXT, id=doc_id))["document"]["text"] == "hello world"
+
+
+async def test_only_one_compaction_of_a_document_runs_at_a_time(live_server, session_factory) -> None:  # type: ignore[no-untyped-def]
+    room = await setup_room(live_server, session_factory)
+    doc_id = await create_document(room)
+    for word in ("a", "b"):
+        await apply_http(room.backend, doc_id, YClient().append(word))
+    document = uuid.UUID(doc_id)
+    async with session_factory() as first, session_factory() as second:
+        running = await compact(first, document, snapshot_interval_s=3600, max_auto_snapshots=0)
+        assert isinstance(running, Compacted)  # its transaction (and lock) is still open
+        assert await compact(second, document, snapshot_interval_s=3600, max_auto_snapshots=0) is BUSY
+        await first.commit()
+    async with session_factory() as third:  # once it committed: nothing left to do
+        assert await compact(third, document, snapshot_interval_s=3600, max_auto_snapshots=0) is None
+        await third.commit()

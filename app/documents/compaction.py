@@ -4,7 +4,8 @@ A job (workers/documents.py) runs it a debounce after the last edit. It reads th
 and the log after it, merges them, writes the new state with the log position it includes, bumps
 the version and deletes the merged rows, in one transaction. At most one runs per document at a
 time: a PostgreSQL advisory lock across processes, a lock per process on SQLite (one process).
-The write is also guarded by the old log position, so a lost race only wastes work.
+The lock lasts until the caller's transaction ends; the write is also guarded by the old log
+position, so even a lost race only wastes work.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from datetime import timedelta
 
 import pycrdt
 from pycrdt import Doc
-from sqlalchemy import delete, func, select, text, update
+from sqlalchemy import delete, event, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.types import utcnow
@@ -59,6 +60,7 @@ def merge(state: bytes | None, updates: list[bytes]) -> bytes:
 
 
 async def _try_lock(session: AsyncSession, document_id: uuid.UUID) -> bool:
+    """Held until the caller's transaction ends (commit or rollback)."""
     if session.bind.dialect.name == "postgresql":
         key = document_id.int & ((1 << 63) - 1)
         return bool(
@@ -68,13 +70,13 @@ async def _try_lock(session: AsyncSession, document_id: uuid.UUID) -> bool:
         if document_id in _local_locks:
             return False
         _local_locks.add(document_id)
-        return True
 
-
-def _unlock(session: AsyncSession, document_id: uuid.UUID) -> None:
-    if session.bind.dialect.name != "postgresql":
+    def release(*_: object) -> None:
         with _local_guard:
             _local_locks.discard(document_id)
+
+    event.listen(session.sync_session, "after_transaction_end", release, once=True)
+    return True
 
 
 async def compact(
@@ -88,10 +90,7 @@ async def compact(
     compaction of this document is running."""
     if not await _try_lock(session, document_id):
         return BUSY
-    try:
-        return await _compact(session, document_id, snapshot_interval_s, max_auto_snapshots)
-    finally:
-        _unlock(session, document_id)
+    return await _compact(session, document_id, snapshot_interval_s, max_auto_snapshots)
 
 
 async def _compact(

@@ -15,19 +15,20 @@ from app.auth.principal import Developer
 from app.db import UnitOfWork
 from app.documents import service, sync, yjs
 from app.documents.content import RootName, SharedTypeKind, rendered
-from app.documents.models import Document, DocumentType
+from app.documents.models import Document
+from app.documents.models import DocumentType as DocumentKind
 from app.errors import BadRequest, NotFound, ValidationFailed
 from app.graphql.context import Context, Info
 from app.graphql.pagination import Connection
 from app.graphql.ws.fast import FastMutation, FastSubscription
 from app.realtime.room_access import load_room
 
-DocumentKindEnum = strawberry.enum(DocumentType, name="DocumentKind")
+DocumentKindEnum = strawberry.enum(DocumentKind, name="DocumentKind")
 ONLY_OVER_WEBSOCKET = "this subscription runs over the WebSocket connection (graphql-transport-ws)"
 
 
 @strawberry.type(name="Document")
-class DocumentType_:
+class DocumentType:
     id: uuid.UUID
     room_id: uuid.UUID
     name: str
@@ -43,7 +44,7 @@ class DocumentType_:
     updated_at: datetime
 
     @classmethod
-    def from_model(cls, document: Document) -> DocumentType_:
+    def from_model(cls, document: Document) -> DocumentType:
         return cls(
             id=document.id,
             room_id=document.room_id,
@@ -109,7 +110,7 @@ class DocumentUpdateType:
 class CreateDocumentInput:
     name: str
     slug: str | None = strawberry.field(default=None, description="Unique in the room, if given.")
-    type: DocumentKindEnum = DocumentType.TEXT
+    type: DocumentKindEnum = DocumentKind.TEXT
     metadata: JSON | None = strawberry.field(default=None, description="A JSON object of at most 16 KB.")
 
 
@@ -148,7 +149,7 @@ class DocumentsQuery:
         id: uuid.UUID | None = None,
         room_id: uuid.UUID | None = None,
         slug: str | None = None,
-    ) -> DocumentType_:
+    ) -> DocumentType:
         async with info.context.session() as session:
             if id is not None:
                 document = await service.get_document(session, id)
@@ -158,16 +159,16 @@ class DocumentsQuery:
             else:
                 raise ValidationFailed("give id, or roomId and slug", field="id")
         await _authorize(info.context, document.room_id, Action.DOCUMENTS_READ, "document")
-        return DocumentType_.from_model(document)
+        return DocumentType.from_model(document)
 
     @strawberry.field(description="Documents of a room, oldest first; `trashed` lists the trash instead.")
     async def documents(
         self, info: Info, room_id: uuid.UUID, first: int = 20, after: str | None = None, trashed: bool = False
-    ) -> Connection[DocumentType_]:
+    ) -> Connection[DocumentType]:
         await _authorize(info.context, room_id, Action.DOCUMENTS_READ, "room")
         async with info.context.session() as session:
             page = await service.list_documents(session, room_id, trashed=trashed, first=first, after=after)
-        return Connection.from_page(page, DocumentType_.from_model)
+        return Connection.from_page(page, DocumentType.from_model)
 
     @strawberry.field(
         description="Yjs sync step 2: the update a client with `stateVector` (base64) is missing, "
@@ -190,7 +191,7 @@ class DocumentsMutation:
     @strawberry.mutation(description="Create a document in a room (documents:write in the room).")
     async def create_document(
         self, info: Info, room_id: uuid.UUID, input: CreateDocumentInput
-    ) -> DocumentType_:
+    ) -> DocumentType:
         await _authorize(info.context, room_id, Action.DOCUMENTS_WRITE, "room")
         async with info.context.unit_of_work() as uow:
             document = await service.create_document(
@@ -202,10 +203,10 @@ class DocumentsMutation:
                 metadata=input.metadata,
                 created_by_id=_actor_id(info),
             )
-        return DocumentType_.from_model(document)
+        return DocumentType.from_model(document)
 
     @strawberry.mutation(description="Rename a document or change its slug or metadata.")
-    async def update_document(self, info: Info, id: uuid.UUID, input: UpdateDocumentInput) -> DocumentType_:
+    async def update_document(self, info: Info, id: uuid.UUID, input: UpdateDocumentInput) -> DocumentType:
         async with info.context.unit_of_work() as uow:
             document = await service.get_document(uow.session, id)
             await _authorize(info.context, document.room_id, Action.DOCUMENTS_WRITE, "document")
@@ -217,25 +218,25 @@ class DocumentsMutation:
                 name=input.name if input.name is not strawberry.UNSET else None,
                 slug=input.slug if input.slug is not strawberry.UNSET else None,
             )
-        return DocumentType_.from_model(document)
+        return DocumentType.from_model(document)
 
     @strawberry.mutation(description="Move a document to the trash: it is not served until restored.")
-    async def trash_document(self, info: Info, id: uuid.UUID) -> DocumentType_:
+    async def trash_document(self, info: Info, id: uuid.UUID) -> DocumentType:
         async with info.context.unit_of_work() as uow:
             document = await service.get_document(uow.session, id)
             await _authorize(info.context, document.room_id, Action.DOCUMENTS_WRITE, "document")
             if service.trash_document(document):
                 _announce(info, uow, id)
-        return DocumentType_.from_model(document)
+        return DocumentType.from_model(document)
 
     @strawberry.mutation(description="Take a document out of the trash, as it was.")
-    async def restore_document(self, info: Info, id: uuid.UUID) -> DocumentType_:
+    async def restore_document(self, info: Info, id: uuid.UUID) -> DocumentType:
         async with info.context.unit_of_work() as uow:
             document = await service.get_document(uow.session, id, trashed=True)
             await _authorize(info.context, document.room_id, Action.DOCUMENTS_WRITE, "document")
             if service.restore_document(document):
                 _announce(info, uow, id)
-        return DocumentType_.from_model(document)
+        return DocumentType.from_model(document)
 
     @strawberry.mutation(
         description="Apply a Yjs update (base64, v1 encoding). Answers once the update is durable, "

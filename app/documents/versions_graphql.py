@@ -14,17 +14,18 @@ from app.documents import service, sync, versions, yjs
 from app.documents.access import document_ticket
 from app.documents.content import RootName, SharedTypeKind, rendered
 from app.documents.graphql import DocumentUpdateAckType
-from app.documents.models import Snapshot, SnapshotType
+from app.documents.models import Snapshot
+from app.documents.models import SnapshotType as SnapshotKind
 from app.documents.restore import restore_update
 from app.errors import NotFound
 from app.graphql.context import Context, Info
 from app.graphql.pagination import Connection
 
-SnapshotKindEnum = strawberry.enum(SnapshotType, name="SnapshotKind")
+SnapshotKindEnum = strawberry.enum(SnapshotKind, name="SnapshotKind")
 
 
 @strawberry.type(name="DocumentSnapshot")
-class SnapshotType_:
+class SnapshotType:
     id: uuid.UUID
     document_id: uuid.UUID
     version: int
@@ -37,7 +38,7 @@ class SnapshotType_:
     state: strawberry.Private[bytes]
 
     @classmethod
-    def from_model(cls, snapshot: Snapshot) -> SnapshotType_:
+    def from_model(cls, snapshot: Snapshot) -> SnapshotType:
         return cls(
             id=snapshot.id,
             document_id=snapshot.document_id,
@@ -79,7 +80,7 @@ def _actor_id(context: Context) -> uuid.UUID | None:
 
 
 async def _take(
-    context: Context, document_id: uuid.UUID, kind: SnapshotType, name: str | None, description: str | None
+    context: Context, document_id: uuid.UUID, kind: SnapshotKind, name: str | None, description: str | None
 ) -> Snapshot:
     ticket = await document_ticket(context, document_id, Action.DOCUMENTS_WRITE)
     state, seq = await sync.current_state(context, ticket)
@@ -107,15 +108,15 @@ class VersionsQuery:
         first: int = 20,
         after: str | None = None,
         type: SnapshotKindEnum | None = None,
-    ) -> Connection[SnapshotType_]:
+    ) -> Connection[SnapshotType]:
         await document_ticket(info.context, document_id, Action.DOCUMENTS_READ)
         async with info.context.session() as session:
             page = await versions.list_snapshots(session, document_id, type=type, first=first, after=after)
-        return Connection.from_page(page, SnapshotType_.from_model)
+        return Connection.from_page(page, SnapshotType.from_model)
 
     @strawberry.field(description="One snapshot: the document as it was.")
-    async def document_snapshot(self, info: Info, id: uuid.UUID) -> SnapshotType_:
-        return SnapshotType_.from_model(await _snapshot(info.context, id, Action.DOCUMENTS_READ))
+    async def document_snapshot(self, info: Info, id: uuid.UUID) -> SnapshotType:
+        return SnapshotType.from_model(await _snapshot(info.context, id, Action.DOCUMENTS_READ))
 
 
 @strawberry.type
@@ -123,9 +124,9 @@ class VersionsMutation:
     @strawberry.mutation(description="Save the document as it is now, as a named version.")
     async def create_document_snapshot(
         self, info: Info, document_id: uuid.UUID, name: str, description: str | None = None
-    ) -> SnapshotType_:
-        snapshot = await _take(info.context, document_id, SnapshotType.MANUAL, name, description)
-        return SnapshotType_.from_model(snapshot)
+    ) -> SnapshotType:
+        snapshot = await _take(info.context, document_id, SnapshotKind.MANUAL, name, description)
+        return SnapshotType.from_model(snapshot)
 
     @strawberry.mutation(
         description="Make the document hold what it held in a snapshot, as a new update that every "
@@ -138,7 +139,7 @@ class VersionsMutation:
         before = await _take(
             context,
             snapshot.document_id,
-            SnapshotType.MILESTONE,
+            SnapshotKind.MILESTONE,
             f"Before restoring version {snapshot.version}",
             None,
         )
