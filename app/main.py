@@ -252,7 +252,7 @@ async def _active_keys(session_factory: Any, key_ids: Iterable[uuid.UUID]) -> se
 
 def _document_changed(documents: Replicas, document_id: uuid.UUID | None) -> None:
     """Trashed or restored somewhere: drop this process's copy (None: after a reconnect, all)."""
-    for key in [str(document_id)] if document_id is not None else documents.loaded():
+    for key in [str(document_id)] if document_id is not None else documents.keys():
         documents.evict(key, NotFound("document"))
 
 

@@ -9,7 +9,6 @@ database itself (append_update checks the row).
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from dataclasses import dataclass
 
@@ -19,7 +18,7 @@ from app.auth.policy import Action
 from app.documents.models import Document
 from app.errors import Forbidden, NotFound
 from app.graphql.context import Context
-from app.realtime.room_access import load_room
+from app.realtime.room_access import load_room, memoized
 from app.rooms.models import RoomStatus
 
 
@@ -34,18 +33,7 @@ async def document_ticket(context: Context, document_id: uuid.UUID, action: Acti
     if context.websocket_or_none is None:
         return await _check(context, document_id, action)
     key = ("document", document_id, action)
-    memo = context.room_tickets.get(key)
-    if isinstance(memo, DocumentTicket):
-        return memo
-    if memo is None:
-        memo = context.room_tickets[key] = asyncio.ensure_future(_check(context, document_id, action))
-    try:
-        ticket: DocumentTicket = await asyncio.shield(memo)
-    except Exception:
-        context.room_tickets.pop(key, None)
-        raise
-    context.room_tickets[key] = ticket
-    return ticket
+    return await memoized(context, key, lambda: _check(context, document_id, action))
 
 
 async def _check(context: Context, document_id: uuid.UUID, action: Action) -> DocumentTicket:

@@ -95,18 +95,20 @@ class DocumentReplica:
             await self.hub.unlisten(self.channel, self._on_message)
             raise
 
-    async def stop(self, error: Exception | None = None) -> None:
-        """Unload; live subscriptions (if any) end, with `error` if given."""
+    async def stop(self) -> None:
+        """Unload; live subscriptions (if any) end."""
         await self.hub.unlisten(self.channel, self._on_message)
         if self._fill_timer is not None:
             self._fill_timer.cancel()
         if self._filling is not None:
             self._filling.cancel()
         for stream in list(self.audience.streams()):
-            if error is None:
-                stream.finish()
-            else:
-                stream.fail(error)
+            stream.finish()
+
+    def fail_streams(self, error: Exception) -> None:
+        """End every live subscription with `error` (the document is gone)."""
+        for stream in list(self.audience.streams()):
+            stream.fail(error)
 
     async def _load(self) -> None:
         async with self._session_factory() as session:

@@ -153,4 +153,4 @@ class _Release:
 
     async def run(self, dropped: bool) -> None:
         self.replica.audience.remove(self.stream)
-        self.replicas.release(self.replica.id)
+        await self.replicas.release(self.replica.id, self.replica)

@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from app.auth.policy import Action
 from app.errors import Forbidden, NotFound
 from app.graphql.context import Context
 from app.rooms.cache import RoomSnapshot
 from app.rooms.models import RoomStatus
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -32,21 +36,25 @@ async def load_room(context: Context, room_id: uuid.UUID) -> RoomSnapshot:
 async def room_ticket(context: Context, room_id: uuid.UUID, action: Action) -> RoomTicket:
     if context.websocket_or_none is None:  # HTTP contexts die with the request: nothing to memo
         return await _check(context, room_id, action)
-    key = (room_id, action)
+    return await memoized(context, (room_id, action), lambda: _check(context, room_id, action))
+
+
+async def memoized(context: Context, key: Hashable, check: Callable[[], Awaitable[T]]) -> T:
+    """The answer of `check` for this connection, asked once. Calls that arrive while the first
+    check runs wait for it and resume in arrival order, so a burst of cursor moves is applied in
+    the order it was sent. A refusal is not remembered: the next call asks again."""
     memo = context.room_tickets.get(key)
-    if isinstance(memo, RoomTicket):
-        return memo
+    if memo is not None and not isinstance(memo, asyncio.Future):
+        return memo  # type: ignore[no-any-return]
     if memo is None:
-        # Calls that arrive while the first check runs wait for it and resume in arrival order,
-        # so a burst of cursor moves is applied in the order it was sent.
-        memo = context.room_tickets[key] = asyncio.ensure_future(_check(context, room_id, action))
+        memo = context.room_tickets[key] = asyncio.ensure_future(check())
     try:
-        ticket: RoomTicket = await asyncio.shield(memo)
+        answer: T = await asyncio.shield(memo)
     except Exception:
-        context.room_tickets.pop(key, None)  # a refusal is not remembered: the next call asks again
+        context.room_tickets.pop(key, None)
         raise
-    context.room_tickets[key] = ticket  # the ticket itself, not the finished task
-    return ticket
+    context.room_tickets[key] = answer  # the answer itself, not the finished task
+    return answer
 
 
 async def _check(context: Context, room_id: uuid.UUID, action: Action) -> RoomTicket:
