@@ -33,6 +33,14 @@ MAX_BATCH = 256
 
 _SQL = {
     "postgresql": {
+        # One statement per append: the number is taken and the row written in one round trip.
+        "append": (
+            "WITH taken AS (UPDATE documents SET last_seq = last_seq + 1, size_bytes = size_bytes + $2,"
+            " last_modified_at = $3, last_modified_by_id = COALESCE($4, last_modified_by_id)"
+            " WHERE id = $1 AND deleted_at IS NULL AND size_bytes + $2 <= $5 RETURNING last_seq)"
+            ' INSERT INTO document_updates (id, document_id, seq, "update", origin, created_at)'
+            " SELECT $6, $1, last_seq, $7, $8, $3 FROM taken RETURNING seq"
+        ),
         "take": (
             "UPDATE documents SET last_seq = last_seq + 1, size_bytes = size_bytes + $2,"
             " last_modified_at = $3, last_modified_by_id = COALESCE($4, last_modified_by_id)"
@@ -153,52 +161,52 @@ class LogWriter:
     async def _write_postgresql(
         self, driver: Any, batch: list[_Append], now: Any
     ) -> list[tuple[_Append, int | Exception]]:
-        outcomes: list[tuple[_Append, int | Exception]] = []
-        rows = []
+        async def append(item: _Append) -> int | Exception:
+            seq = await driver.fetchval(
+                self._sql["append"],
+                item.document_id,
+                len(item.data),
+                now,
+                item.modified_by_id,
+                item.max_bytes,
+                uuid.uuid4(),
+                item.data,
+                item.origin,
+            )
+            if seq is not None:
+                return int(seq)
+            exists = await driver.fetchval(self._sql["exists"], item.document_id) is not None
+            return self._refusal(item, exists)
+
+        if len(batch) == 1:  # a statement on its own commits on its own: one round trip
+            return [(batch[0], await append(batch[0]))]
         async with driver.transaction():
-            for item in batch:
-                seq = await driver.fetchval(
-                    self._sql["take"],
-                    item.document_id,
-                    len(item.data),
-                    now,
-                    item.modified_by_id,
-                    item.max_bytes,
-                )
-                if seq is None:
-                    exists = await driver.fetchval(self._sql["exists"], item.document_id) is not None
-                    outcomes.append((item, self._refusal(item, exists)))
-                    continue
-                rows.append((uuid.uuid4(), item.document_id, seq, item.data, item.origin, now))
-                outcomes.append((item, int(seq)))
-            if rows:
-                await driver.executemany(self._sql["insert"], rows)
-        return outcomes
+            return [(item, await append(item)) for item in batch]
 
     async def _write_sqlite(
         self, driver: Any, batch: list[_Append], now: Any
     ) -> list[tuple[_Append, int | Exception]]:
+        # Each call crosses to aiosqlite's thread: as few as possible (the UPDATE opens the
+        # transaction implicitly; execute_fetchall is execute + fetch + close in one).
         outcomes: list[tuple[_Append, int | Exception]] = []
         rows = []
         to_id = self._uuid
         try:
-            await driver.execute("BEGIN IMMEDIATE")
+            if driver.isolation_level is None:  # autocommit: the transaction must be opened by hand
+                await driver.execute("BEGIN IMMEDIATE")
             for item in batch:
                 document_id = to_id(item.document_id)
                 modified_by = to_id(item.modified_by_id) if item.modified_by_id is not None else None
-                cursor = await driver.execute(
+                taken = await driver.execute_fetchall(
                     self._sql["take"], (document_id, len(item.data), now, modified_by, item.max_bytes)
                 )
-                row = await cursor.fetchone()
-                await cursor.close()
-                if row is None:
-                    cursor = await driver.execute(self._sql["exists"], (document_id,))
-                    exists = await cursor.fetchone() is not None
-                    await cursor.close()
+                if not taken:
+                    exists = bool(await driver.execute_fetchall(self._sql["exists"], (document_id,)))
                     outcomes.append((item, self._refusal(item, exists)))
                     continue
-                rows.append((to_id(uuid.uuid4()), document_id, row[0], item.data, item.origin, now))
-                outcomes.append((item, int(row[0])))
+                seq = int(next(iter(taken))[0])
+                rows.append((to_id(uuid.uuid4()), document_id, seq, item.data, item.origin, now))
+                outcomes.append((item, seq))
             if rows:
                 await driver.executemany(self._sql["insert"], rows)
             await driver.commit()
