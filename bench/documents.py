@@ -343,6 +343,13 @@ def run_propagation(
 ) -> dict[str, Any]:
     env = bench.syncforge_env(workdir, secret)
     env["SYNCFORGE_WS_OUTBOX_MAX_FRAMES"] = "4096"
+    worker = None
+    if args.production and kind.startswith("syncforge"):
+        import subprocess
+
+        env.update(production_env(kind, subscribers))
+        subprocess.run([sys.executable, "-m", "app.cli", "migrate"], env=env, cwd=workdir, check=True)
+        worker = start_worker(env, workdir)
     server_kind = {"raw": "raw", "pycrdt-websocket": "pycrdt"}.get(kind, "syncforge")
     if kind == "syncforge-memory":
         env["SYNCFORGE_DOCUMENT_DURABILITY"] = "none"
@@ -391,8 +398,33 @@ def run_propagation(
     finally:
         sampler.stop()
         server.stop()
+        if worker is not None:
+            worker.terminate()
+            worker.wait(20)
         if args.profile:
             print(server.profile_summary(30))
+
+
+def production_env(kind: str, subscribers: int) -> dict[str, str]:
+    """PostgreSQL (a fresh database per case) and Redis on 127.0.0.1, as in production."""
+    import subprocess
+
+    name = f"syncforge_bench_{secrets.token_hex(4)}"
+    subprocess.run(["psql", "-h", HOST, "-U", "postgres", "-qc", f"CREATE DATABASE {name}"], check=True)
+    return {
+        "DATABASE_URL": f"postgresql+asyncpg://postgres@{HOST}:5432/{name}",
+        "REDIS_URL": f"redis://{HOST}:6379/0",
+        "SYNCFORGE_REDIS_NAMESPACE": name,
+    }
+
+
+def start_worker(env: dict[str, str], workdir: Path) -> Any:
+    """The production mode's `syncforge worker` (compaction), on the load generator's core."""
+    import subprocess
+
+    log = open(workdir / "worker.log", "ab")  # noqa: SIM115 (it lives as long as the worker)
+    command = [sys.executable, "-m", "app.cli", "worker"]
+    return subprocess.Popen(command, env=env, cwd=workdir, stdout=log, stderr=subprocess.STDOUT)
 
 
 def _ms(values: list[float], q: float) -> str:
@@ -601,6 +633,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--edits", type=int, default=100_000, help="edits of the large document")
     parser.add_argument(
         "--profile", action="store_true", help="run SyncForge under cProfile and print the top"
+    )
+    parser.add_argument(
+        "--production",
+        action="store_true",
+        help="SyncForge on PostgreSQL + Redis (127.0.0.1) and a `syncforge worker`, not the embedded default",
     )
     parser.add_argument("--quick", action="store_true", help="20 subscribers, 4 s, 10,000 edits")
     args = parser.parse_args(argv)
