@@ -30,12 +30,12 @@ from app.auth.rate_limit import RateLimits
 from app.auth.usage import UsageRecorder
 from app.cursors.feed import CursorRooms
 from app.db import create_engine, create_session_factory
+from app.documents import service as document_service
 from app.documents.awareness import AwarenessFeed
 from app.documents.debounce import Debouncer
 from app.documents.log_writer import LogWriter
 from app.documents.replica import DocumentReplica
 from app.documents.replicas import Replicas
-from app.errors import NotFound
 from app.graphql.schema import build_schema, hot_fields
 from app.graphql.view import GRAPHIQL_ASSETS, GRAPHIQL_ASSETS_URL, GraphQLView
 from app.graphql.ws.keepalive import Pinger
@@ -136,9 +136,10 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False) -> 
                     replay_updates=settings.document_replay_updates,
                 ),
                 grace_s=settings.document_unload_grace_s,
+                still_active=partial(_active_documents, session_factory),
             )
             stack.push_async_callback(_bounded, "documents", documents.stop)
-            document_changes = Announcements(hub, "documents:changed", partial(_document_changed, documents))
+            document_changes = Announcements(hub, "documents:changed", documents.changed)
             await document_changes.start()
             stack.push_async_callback(_bounded, "document_changes", document_changes.stop)
             awareness: Feeds[AwarenessFeed] = Feeds(
@@ -250,10 +251,9 @@ async def _active_keys(session_factory: Any, key_ids: Iterable[uuid.UUID]) -> se
         return await api_keys.active_ids(session, key_ids)
 
 
-def _document_changed(documents: Replicas, document_id: uuid.UUID | None) -> None:
-    """Trashed or restored somewhere: drop this process's copy (None: after a reconnect, all)."""
-    for key in [str(document_id)] if document_id is not None else documents.keys():
-        documents.evict(key, NotFound("document"))
+async def _active_documents(session_factory: Any, document_ids: Iterable[uuid.UUID]) -> set[uuid.UUID]:
+    async with session_factory() as session:
+        return await document_service.active_ids(session, document_ids)
 
 
 def _awareness_feed(hub: Hub, process_id: str, tick_s: float, document_id: str) -> AwarenessFeed:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -176,6 +177,17 @@ async def read_stored(session: AsyncSession, document_id: uuid.UUID) -> StoredSt
         log=log,
         room_id=row.room_id,
     )
+
+
+async def active_ids(session: AsyncSession, document_ids: Iterable[uuid.UUID]) -> set[uuid.UUID]:
+    """Which of `document_ids` exist and are not in the trash."""
+    rows = await session.execute(
+        select(Document.id).where(
+            Document.id.in_(list(document_ids)),  # type: ignore[attr-defined]
+            Document.deleted_at.is_(None),  # type: ignore[union-attr]
+        )
+    )
+    return set(rows.scalars())
 
 
 async def last_seq(session: AsyncSession, document_id: uuid.UUID) -> int:
