@@ -153,6 +153,13 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False) -> 
                 lambda room: _streams(event_feeds.get(room)),
                 lambda room: [s for r in documents.in_room(room) for s in r.audience.streams()],
                 lambda room: [s for f in awareness.all() if f.room_id == room for s in f.audience.streams()],
+                live_rooms=lambda: [
+                    *presence.feeds.keys(),
+                    *cursors.room_ids(),
+                    *event_feeds.keys(),
+                    *(r.room_id for r in documents.all() if r.room_id),
+                    *(f.room_id for f in awareness.all() if f.room_id),
+                ],
             )
             stack.push_async_callback(_bounded, "watch", watch.stop)
             document_log = LogWriter(engine)

@@ -165,3 +165,41 @@ async def _wait_for_redis(port: int) -> None:
             return
         await asyncio.sleep(0.05)
     raise AssertionError("redis did not start")
+
+
+@pytest.mark.skipif(not Path("/usr/bin/redis-server").exists(), reason="needs redis-server")
+async def test_a_room_archived_while_redis_is_down_ends_streams_once_it_returns(  # type: ignore[no-untyped-def]
+    settings: Settings, session_factory, tmp_path: Path
+) -> None:
+    port = free_port()
+    command = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+    redis = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+    try:
+        await _wait_for_redis(port)
+        with processes(settings, f"redis://127.0.0.1:{port}/0", tmp_path, 2) as (a, b):
+            room = await setup_room(a, session_factory)
+            async with room.client("bob", via=b) as bob:
+                op = await bob.subscribe(PRESENCE, {"room": room.room_id})
+                await next_of(bob, op)
+                redis.terminate()
+                redis.wait(timeout=10)
+                # The announcement is lost with Redis; process b learns of it from its reconnect.
+                await room.dev.gql.data(
+                    "mutation($id: UUID!) { archiveRoom(id: $id) { status } }", id=room.room_id
+                )
+                redis = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+                await _wait_for_redis(port)
+                deadline = time.monotonic() + 30
+                while True:
+                    assert time.monotonic() < deadline, "the stream did not end"
+                    message = await bob.receive(timeout=30)
+                    if (
+                        message.get("id") == op
+                        and message["type"] == "next"
+                        and message["payload"].get("errors")
+                    ):
+                        assert message["payload"]["errors"][0]["extensions"]["reason"] == "ARCHIVED"
+                        break
+    finally:
+        redis.kill()
+        redis.wait(timeout=10)

@@ -268,6 +268,9 @@ class CursorRooms:
     def get(self, room_id: str) -> CursorRoom | None:
         return self._rooms.get(room_id)
 
+    def room_ids(self) -> list[str]:
+        return list(self._rooms)
+
     def move(self, room_id: str, tick_s: float, state: CursorState) -> None:
         self.room(room_id, tick_s).move(state)
 

@@ -3,7 +3,8 @@
 Every process hears of a room change through the room cache's announcement. If this process has
 subscribers in that room, it reads the room again and, if it is no longer active, ends each of
 their streams with the error a new subscription would get (FORBIDDEN with reason ARCHIVED, or
-NOT_FOUND); ending them makes present connections leave.
+NOT_FOUND); ending them makes present connections leave. After a transport reconnect, when
+announcements may have been lost, every room with live subscribers here is read again.
 """
 
 from __future__ import annotations
@@ -24,9 +25,12 @@ StreamsOf = Callable[[str], Iterable[FastStream]]
 
 
 class RoomWatch:
-    def __init__(self, rooms: RoomCache, *streams_of: StreamsOf) -> None:
+    def __init__(
+        self, rooms: RoomCache, *streams_of: StreamsOf, live_rooms: Callable[[], Iterable[str]]
+    ) -> None:
         self._rooms = rooms
         self._streams_of = streams_of
+        self._live_rooms = live_rooms
         self._tasks: set[asyncio.Task[None]] = set()
         rooms.on_change.append(self._changed)
 
@@ -34,12 +38,13 @@ class RoomWatch:
         key = str(room_id)
         return [stream for streams_of in self._streams_of for stream in streams_of(key)]
 
-    def _changed(self, room_id: uuid.UUID) -> None:
-        if not self._streams(room_id):
-            return
-        task = asyncio.ensure_future(self._check(room_id))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+    def _changed(self, room_id: uuid.UUID | None) -> None:
+        rooms = [room_id] if room_id is not None else [uuid.UUID(r) for r in set(self._live_rooms())]
+        for room in rooms:
+            if self._streams(room):
+                task = asyncio.ensure_future(self._check(room))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
 
     async def _check(self, room_id: uuid.UUID) -> None:
         try:

@@ -60,8 +60,9 @@ class RoomCache:
         # Bumped by every eviction: a read that began before one does not store what it read.
         self._generation = 0
         self._announcements = Announcements(hub, CHANNEL, self._evict)
-        # Called with the id of every room announced as changed (in the hub's task: must not block).
-        self.on_change: list[Callable[[uuid.UUID], None]] = []
+        # Called with the id of every room announced as changed, and with None after a transport
+        # reconnect (announcements may have been lost). In the hub's task: must not block.
+        self.on_change: list[Callable[[uuid.UUID | None], None]] = []
 
     async def start(self) -> None:
         await self._announcements.start()
@@ -102,7 +103,7 @@ class RoomCache:
         self._generation += 1
         if room_id is None:
             self._rooms.clear()  # announcements may have been lost while the transport was down
-            return
-        self._rooms.pop(room_id)
+        else:
+            self._rooms.pop(room_id)
         for callback in self.on_change:
             callback(room_id)
