@@ -6,7 +6,6 @@ import asyncio
 import json
 import os
 import signal
-import subprocess
 from pathlib import Path
 
 import httpx
@@ -15,14 +14,12 @@ from websockets.exceptions import ConnectionClosed
 
 from app.settings import Settings
 from tests.backends import IS_POSTGRES
-from tests.conftest import free_port
 from tests.documents import APPLY, UPDATES, YClient, apply_http, create_document, sync_http
 from tests.gql import GQL
-from tests.processes import processes, spawn
+from tests.processes import REDIS_SERVER, private_redis, processes, spawn
 from tests.realtime import next_of, run, setup_room
 from tests.test_document_awareness import UPDATE as AWARENESS
 from tests.test_document_awareness import WATCH, Peer
-from tests.test_realtime_cluster import _wait_for_redis
 
 
 @pytest.mark.skipif(not IS_POSTGRES, reason="several processes share PostgreSQL and Redis")
@@ -141,16 +138,12 @@ async def test_every_acknowledged_update_survives_a_sigkill_mid_stream(  # type:
 
 
 @pytest.mark.skipif(not IS_POSTGRES, reason="several processes share PostgreSQL and Redis")
-@pytest.mark.skipif(not Path("/usr/bin/redis-server").exists(), reason="needs redis-server")
+@pytest.mark.skipif(not REDIS_SERVER.exists(), reason="needs redis-server")
 async def test_updates_acknowledged_while_redis_is_down_reach_subscribers_when_it_returns(  # type: ignore[no-untyped-def]
     settings: Settings, session_factory, tmp_path: Path
 ) -> None:
-    port = free_port()
-    command = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
-    redis = subprocess.Popen(command, stdout=subprocess.DEVNULL)
-    try:
-        await _wait_for_redis(port)
-        with processes(settings, f"redis://127.0.0.1:{port}/0", tmp_path, 2) as (a, b):
+    async with private_redis() as redis:
+        with processes(settings, redis.url, tmp_path, 2) as (a, b):
             room = await setup_room(a, session_factory)
             doc_id = await create_document(room)
             writer = YClient()
@@ -160,13 +153,11 @@ async def test_updates_acknowledged_while_redis_is_down_reach_subscribers_when_i
                 await apply_http(room.backend, doc_id, writer.append("before "))
                 assert (await next_of(bob, watch, timeout=10))["documentUpdates"]["seq"] == 1
 
-                redis.terminate()
-                redis.wait(timeout=10)
+                redis.stop()
                 # Durable and acknowledged by process a, but nothing can carry them to b now.
                 for word in ("during ", "the ", "outage"):
                     await apply_http(room.backend, doc_id, writer.append(word))
-                redis = subprocess.Popen(command, stdout=subprocess.DEVNULL)
-                await _wait_for_redis(port)
+                await redis.start()
 
                 # b's copy reads what it missed from the log after the reconnect: in order, no gap.
                 got = [(await next_of(bob, watch, timeout=30))["documentUpdates"] for _ in range(3)]
@@ -175,6 +166,3 @@ async def test_updates_acknowledged_while_redis_is_down_reach_subscribers_when_i
                 async with httpx.AsyncClient(base_url=b.url) as http_b:
                     reader.apply((await sync_http(GQL(http_b, room.backend.headers), doc_id))["update"])
                 assert str(reader) == "before during the outage"
-    finally:
-        redis.kill()
-        redis.wait(timeout=10)

@@ -3,9 +3,7 @@ SIGKILLed process's connections leave; a Redis restart is survived without clien
 
 from __future__ import annotations
 
-import asyncio
 import signal
-import subprocess
 import time
 from pathlib import Path
 
@@ -15,9 +13,8 @@ from websockets.exceptions import ConnectionClosedError
 
 from app.settings import Settings
 from tests.backends import IS_POSTGRES
-from tests.conftest import free_port
 from tests.gqlws import graphql_ws
-from tests.processes import processes
+from tests.processes import REDIS_SERVER, private_redis, processes
 from tests.realtime import PRESENCE, error_of, next_of, run, setup_room
 from tests.test_cursors import CURSORS, MOVE
 from tests.test_room_events import BROADCAST, EVENTS
@@ -103,26 +100,12 @@ async def test_revoking_a_key_or_archiving_a_room_applies_in_every_process_at_on
             assert (await error_of(ada, again))["extensions"]["reason"] == "ARCHIVED"
 
 
-@pytest.mark.skipif(not Path("/usr/bin/redis-server").exists(), reason="needs redis-server")
+@pytest.mark.skipif(not REDIS_SERVER.exists(), reason="needs redis-server")
 async def test_a_redis_restart_resyncs_live_subscriptions(  # type: ignore[no-untyped-def]
     settings: Settings, session_factory, tmp_path: Path
 ) -> None:
-    redis_port = free_port()
-    command = [
-        "redis-server",
-        "--port",
-        str(redis_port),
-        "--bind",
-        "127.0.0.1",
-        "--save",
-        "",
-        "--appendonly",
-        "no",
-    ]
-    redis = subprocess.Popen(command, stdout=subprocess.DEVNULL)
-    try:
-        await _wait_for_redis(redis_port)
-        with processes(settings, f"redis://127.0.0.1:{redis_port}/0", tmp_path, 2) as (a, b):
+    async with private_redis() as redis:
+        with processes(settings, redis.url, tmp_path, 2) as (a, b):
             room = await setup_room(a, session_factory)
             async with room.client("watcher") as watcher, room.client("bob", via=b) as bob:
                 presence = await watcher.subscribe(PRESENCE, {"room": room.room_id})
@@ -130,10 +113,8 @@ async def test_a_redis_restart_resyncs_live_subscriptions(  # type: ignore[no-un
                 await next_of(bob, await bob.subscribe(PRESENCE, {"room": room.room_id}))
                 await next_of(watcher, presence)  # bob's join
 
-                redis.terminate()
-                redis.wait(timeout=10)
-                redis = subprocess.Popen(command, stdout=subprocess.DEVNULL)  # empty: it keeps nothing
-                await _wait_for_redis(redis_port)
+                redis.stop()
+                await redis.start()  # empty: it keeps nothing
 
                 # Without reconnecting, the watcher is told to resync and converges on both users.
                 seen: set[str] = set()
@@ -153,42 +134,24 @@ async def test_a_redis_restart_resyncs_live_subscriptions(  # type: ignore[no-un
                         event = (await next_of(watcher, presence, timeout=10))["roomPresence"]
                         if [u["userId"] for u in event["joins"]] == ["carol"]:
                             break
-    finally:
-        redis.kill()
-        redis.wait(timeout=10)
 
 
-async def _wait_for_redis(port: int) -> None:
-    for _ in range(100):
-        result = subprocess.run(["redis-cli", "-p", str(port), "ping"], capture_output=True)
-        if result.returncode == 0:
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError("redis did not start")
-
-
-@pytest.mark.skipif(not Path("/usr/bin/redis-server").exists(), reason="needs redis-server")
+@pytest.mark.skipif(not REDIS_SERVER.exists(), reason="needs redis-server")
 async def test_a_room_archived_while_redis_is_down_ends_streams_once_it_returns(  # type: ignore[no-untyped-def]
     settings: Settings, session_factory, tmp_path: Path
 ) -> None:
-    port = free_port()
-    command = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
-    redis = subprocess.Popen(command, stdout=subprocess.DEVNULL)
-    try:
-        await _wait_for_redis(port)
-        with processes(settings, f"redis://127.0.0.1:{port}/0", tmp_path, 2) as (a, b):
+    async with private_redis() as redis:
+        with processes(settings, redis.url, tmp_path, 2) as (a, b):
             room = await setup_room(a, session_factory)
             async with room.client("bob", via=b) as bob:
                 op = await bob.subscribe(PRESENCE, {"room": room.room_id})
                 await next_of(bob, op)
-                redis.terminate()
-                redis.wait(timeout=10)
+                redis.stop()
                 # The announcement is lost with Redis; process b learns of it from its reconnect.
                 await room.dev.gql.data(
                     "mutation($id: UUID!) { archiveRoom(id: $id) { status } }", id=room.room_id
                 )
-                redis = subprocess.Popen(command, stdout=subprocess.DEVNULL)
-                await _wait_for_redis(port)
+                await redis.start()
                 deadline = time.monotonic() + 30
                 while True:
                     assert time.monotonic() < deadline, "the stream did not end"
@@ -200,6 +163,3 @@ async def test_a_room_archived_while_redis_is_down_ends_streams_once_it_returns(
                     ):
                         assert message["payload"]["errors"][0]["extensions"]["reason"] == "ARCHIVED"
                         break
-    finally:
-        redis.kill()
-        redis.wait(timeout=10)

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 import shutil
-import subprocess
 
 import httpx
 import pytest
 
 from app.main import create_app
 from app.settings import Settings
-from tests.conftest import free_port
+from tests.processes import private_redis
 
 
 async def test_healthz_and_readyz(client: httpx.AsyncClient, settings: Settings) -> None:
@@ -39,36 +37,13 @@ async def test_readyz_names_an_unreachable_database() -> None:
 @pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs redis-server")
 async def test_readyz_names_redis_when_it_goes_away(settings: Settings) -> None:
     # A private Redis, so it can be stopped without disturbing anything else.
-    port = free_port()
-    redis = subprocess.Popen(
-        [
-            "redis-server",
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ],
-        stdout=subprocess.DEVNULL,
-    )
-    try:
-        for _ in range(50):
-            if subprocess.run(["redis-cli", "-p", str(port), "ping"], capture_output=True).returncode == 0:
-                break
-            await asyncio.sleep(0.1)
-        app = create_app(settings.model_copy(update={"redis_url": f"redis://127.0.0.1:{port}/0"}))
+    async with private_redis() as redis:
+        app = create_app(settings.model_copy(update={"redis_url": redis.url}))
         async with app.router.lifespan_context(app):
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
                 assert (await client.get("/readyz")).status_code == 200
-                redis.terminate()
-                redis.wait(timeout=10)
+                redis.stop()
                 ready = await client.get("/readyz")
         assert ready.status_code == 503
         assert ready.json()["failing"] == ["redis"]
-    finally:
-        if redis.poll() is None:
-            redis.kill()
