@@ -73,3 +73,20 @@ async def apply_ws(ws: GraphQLWSClient, document_id: str, update: str, origin: s
 
 async def sync_http(gql: GQL, document_id: str, state_vector: str | None = None) -> dict[str, Any]:
     return (await gql.data(SYNC, id=document_id, sv=state_vector))["documentSync"]  # type: ignore[no-any-return]
+
+
+def decode_state_vector(raw: bytes) -> dict[int, int]:
+    """Client id -> clock, from a Yjs v1 state vector."""
+    values, position = [], 0
+    while position < len(raw):
+        value, shift = 0, 0
+        while True:
+            byte = raw[position]
+            position += 1
+            value |= (byte & 0x7F) << shift
+            shift += 7
+            if byte < 0x80:
+                break
+        values.append(value)
+    count, pairs = values[0] if values else 0, values[1:]
+    return {pairs[2 * i]: pairs[2 * i + 1] for i in range(count)}

@@ -12,8 +12,7 @@ from typing import Any
 
 from pycrdt import Doc, Text
 
-from app.documents.yjs import decode_state_vector
-from tests.documents import APPLY, SYNC, TEXT, UPDATES, b64, create_document, unb64
+from tests.documents import APPLY, SYNC, TEXT, UPDATES, b64, create_document, decode_state_vector, unb64
 from tests.gqlws import GraphQLWSClient
 from tests.realtime import RoomSetup, setup_room
 

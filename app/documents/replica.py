@@ -115,10 +115,7 @@ class DocumentReplica:
             stored = await service.read_stored(session, self.uuid)
         doc = Doc()
         try:
-            if stored.state is not None:
-                yjs.apply(doc, stored.state, field="state")
-            for row in stored.log:
-                yjs.apply(doc, row.update, field="log")
+            _apply_stored(doc, stored)
         except Exception as error:
             log.error("document %s does not load: %s", self.id, error)
             raise DocumentUnavailable(
@@ -295,12 +292,16 @@ class DocumentReplica:
         subscriber the whole document (it cannot be told the individual updates)."""
         async with self._session_factory() as session:
             stored = await service.read_stored(session, self.uuid)
-        if stored.state is not None:
-            yjs.apply(self.doc, stored.state, field="state")
-        for row in stored.log:
-            yjs.apply(self.doc, row.update, field="log")
+        _apply_stored(self.doc, stored)
         if stored.seq > self.seq:
             self.seq = stored.seq
             self.recent.clear()
             full = self.full_event()
             self.audience.broadcast(full)
+
+
+def _apply_stored(doc: Doc, stored: service.StoredState) -> None:
+    if stored.state is not None:
+        yjs.apply(doc, stored.state, field="state")
+    for row in stored.log:
+        yjs.apply(doc, row.update, field="log")

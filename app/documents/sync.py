@@ -8,6 +8,8 @@ replica, appended to the log and committed; then published, then answered with i
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,10 +52,7 @@ async def sync_document(context: Context, document_id: uuid.UUID, state_vector: 
             state_vector, field="stateVector", max_bytes=settings.document_update_max_bytes
         )
         vector = yjs.state_vector(raw)
-    async with context.state.documents.use(ticket.document_id) as replica:
-        async with context.session() as session:
-            durable = await service.last_seq(session, document_id)
-        await replica.catch_up(durable)
+    async with _caught_up(context, ticket) as replica:
         return SyncAnswer(
             document_id=ticket.document_id,
             update=yjs.encode_base64(replica.update_for(vector)),
@@ -89,37 +88,45 @@ async def append(
     document_id = uuid.UUID(ticket.document_id)
     async with state.documents.use(ticket.document_id) as replica:
         replica.validate(data)  # malformed: VALIDATION_ERROR, and nothing was stored
-        if settings.document_durability == "none":  # the benchmark's baseline only
+        durable = settings.document_durability != "none"  # "none": the benchmark's baseline only
+        if not durable:
             seq = replica.volatile_seq()
-            event = DocumentUpdateEvent(ticket.document_id, seq, encoded, origin, False, sender)
-            await state.hub.publish(replica.channel, encode_event(event))
-            return UpdateAck(document_id=ticket.document_id, seq=seq)
-        try:
-            seq = await state.document_log.append(
-                document_id,
-                data,
-                origin=origin,
-                modified_by_id=principal.user_id if isinstance(principal, Developer) else None,
-                max_document_bytes=settings.document_max_bytes,
-            )
-        except Exception:
-            # The replica holds an update that was not stored: load it again from the database.
-            await replica.reload()
-            raise
-        replica.applied_here(seq)
+        else:
+            try:
+                seq = await state.document_log.append(
+                    document_id,
+                    data,
+                    origin=origin,
+                    modified_by_id=principal.user_id if isinstance(principal, Developer) else None,
+                    max_document_bytes=settings.document_max_bytes,
+                )
+            except Exception:
+                # The replica holds an update that was not stored: load it again from the database.
+                await replica.reload()
+                raise
+            replica.applied_here(seq)
         event = DocumentUpdateEvent(ticket.document_id, seq, encoded, origin, False, sender)
         await state.hub.publish(replica.channel, encode_event(event))
-    state.compactor.touch(ticket.document_id)
+    if durable:
+        state.compactor.touch(ticket.document_id)
     return UpdateAck(document_id=ticket.document_id, seq=seq)
 
 
 async def current_state(context: Context, ticket: DocumentTicket) -> tuple[bytes, int]:
     """Every acknowledged update as one Yjs update, and the seq it is as of."""
+    async with _caught_up(context, ticket) as replica:
+        return replica.update_for(None), replica.seq
+
+
+@asynccontextmanager
+async def _caught_up(context: Context, ticket: DocumentTicket) -> AsyncIterator[DocumentReplica]:
+    """The document's replica, holding every update acknowledged anywhere before this call
+    (what the hub has not brought yet is read from the log)."""
     async with context.state.documents.use(ticket.document_id) as replica:
         async with context.session() as session:
             durable = await service.last_seq(session, uuid.UUID(ticket.document_id))
         await replica.catch_up(durable)
-        return replica.update_for(None), replica.seq
+        yield replica
 
 
 async def open_document_updates(context: Context, arguments: dict[str, Any], stream: FastStream) -> None:

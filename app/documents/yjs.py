@@ -54,23 +54,6 @@ def state_vector(raw: bytes, *, field: str = "stateVector") -> bytes:
     return raw
 
 
-def decode_state_vector(raw: bytes) -> dict[int, int]:
-    """Client id -> clock, from a Yjs v1 state vector."""
-    values, position = [], 0
-    while position < len(raw):
-        value, shift = 0, 0
-        while True:
-            byte = raw[position]
-            position += 1
-            value |= (byte & 0x7F) << shift
-            shift += 7
-            if byte < 0x80:
-                break
-        values.append(value)
-    count, pairs = values[0] if values else 0, values[1:]
-    return {pairs[2 * i]: pairs[2 * i + 1] for i in range(count)}
-
-
 def integrated(state_vector: bytes, update: bytes) -> bool:
     """Whether a document with `state_vector` holds every struct `update` carries (False: part of
     it waits in the document for updates it depends on). The diff of the update against the state
