@@ -226,7 +226,7 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False) -> 
         Route("/", index),
         Route("/healthz", healthz),
         Route("/readyz", readyz),
-        Route("/graphql", graphql, methods=["GET", "POST"]),
+        Route("/graphql", graphql),  # any method: the view answers others with a coded 405
         WebSocketRoute("/graphql", graphql),
         Mount(GRAPHIQL_ASSETS_URL, StaticFiles(directory=GRAPHIQL_ASSETS, check_dir=False)),
     ]

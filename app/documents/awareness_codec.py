@@ -3,9 +3,9 @@ varstring JSON state` ("null" when the client is gone)."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
+from app import input_guard
 from app.errors import ValidationFailed
 
 
@@ -60,7 +60,8 @@ def decode(raw: bytes, *, max_clients: int, max_state_bytes: int) -> list[Awaren
                 raise ValidationFailed(
                     f"an awareness state must be at most {max_state_bytes} bytes", field="update"
                 )
-            json.loads(state)
+            # Relayed verbatim to browsers: it must be JSON they can parse, nested reasonably.
+            input_guard.loads_checked(state, "update")
             states.append(AwarenessState(client_id, clock, state))
         if reader.position != len(raw):
             raise ValueError("trailing bytes")

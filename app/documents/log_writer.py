@@ -21,6 +21,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
+import asyncpg
 from sqlalchemy import Uuid
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -67,6 +68,13 @@ _SQL = {
 }
 
 
+_CONNECTION_LOST = (OSError, TimeoutError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError)
+
+
+def _connection_lost(error: Exception) -> bool:
+    return isinstance(error, _CONNECTION_LOST)
+
+
 @dataclass
 class _Append:
     document_id: uuid.UUID
@@ -108,23 +116,41 @@ class LogWriter:
     async def _run(self) -> None:
         while self._queue:
             batch = [self._queue.popleft() for _ in range(min(MAX_BATCH, len(self._queue)))]
+            batch.sort(key=lambda item: item.document_id.bytes)
             try:
-                outcomes = await self._write(sorted(batch, key=lambda item: item.document_id.bytes))
-            except BaseException as error:
+                outcomes = await self._write_isolated(batch)
+            except BaseException:  # cancelled (shutdown): nobody is acknowledged
                 await self._drop_connection()
                 for item in batch:
                     if not item.done.done():
-                        item.done.set_exception(
-                            error if isinstance(error, Exception) else RuntimeError("cancelled")
-                        )
-                if not isinstance(error, Exception):
-                    raise
-                continue
+                        item.done.set_exception(RuntimeError("the document log is shutting down"))
+                raise
             for item, outcome in outcomes:
                 if isinstance(outcome, Exception):
                     item.done.set_exception(outcome)
                 else:
                     item.done.set_result(outcome)
+
+    async def _write_isolated(self, batch: list[_Append]) -> list[tuple[_Append, int | Exception]]:
+        """Group commit, but one append's failure never fails another's: when a batch fails as a
+        whole (one row the database refuses aborts its transaction), each append is retried on
+        its own, so only the faulty one fails (a dead database fails each, quickly)."""
+        try:
+            return await self._write(batch)
+        except Exception as error:
+            await self._drop_connection()
+            if len(batch) == 1 or _connection_lost(error):
+                # (a lost connection may have committed the batch: retrying could store it twice)
+                return [(item, error) for item in batch]
+        log.info("a group commit of %d appends failed; writing them one by one", len(batch))
+        outcomes: list[tuple[_Append, int | Exception]] = []
+        for item in batch:
+            try:
+                outcomes += await self._write([item])
+            except Exception as error:
+                await self._drop_connection()
+                outcomes.append((item, error))
+        return outcomes
 
     async def _driver(self) -> Any:
         if self._connection is None:

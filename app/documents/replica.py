@@ -74,6 +74,7 @@ class DocumentReplica:
         self.room_id: str | None = None
         self.recent: deque[DocumentUpdateEvent] = deque(maxlen=replay_updates)
         self.audience = Audience()
+        self._full: tuple[Doc, DocumentUpdateEvent] | None = None  # see full_event
         # Updates ahead of a gap, by seq; and updates applied whose dependencies are still
         # missing (pycrdt leaves those out of encoded state: they are added back by hand).
         self._waiting: dict[int, DocumentUpdateEvent] = {}
@@ -83,6 +84,11 @@ class DocumentReplica:
         self._volatile = 0  # see volatile_seq
         # Seqs of updates this process validated (applied) itself: not applied again on return.
         self._applied_here: set[int] = set()
+        # Bumped whenever `doc` is rebuilt: an update validated in an earlier doc is not in this
+        # one, so its echo must be applied (see applied_here).
+        self.generation = 0
+        # One rebuild or gap fill at a time: each reads the log and then replaces state.
+        self._rebuilding = asyncio.Lock()
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -111,27 +117,9 @@ class DocumentReplica:
             stream.fail(error)
 
     async def _load(self) -> None:
-        async with self._session_factory() as session:
-            stored = await service.read_stored(session, self.uuid)
-        doc = Doc()
-        try:
-            _apply_stored(doc, stored)
-        except Exception as error:
-            log.error("document %s does not load: %s", self.id, error)
-            raise DocumentUnavailable(
-                "this document's stored state cannot be loaded; it is not served until repaired"
-            ) from None
-        self.doc = doc
-        self._unintegrated = []
-        self._applied_here.clear()
-        self.seq = stored.seq
-        self.room_id = str(stored.room_id)
+        async with self._rebuilding:
+            await self._rebuild()
         self.loaded = True
-        for row in stored.log:
-            self._track_integration(row.update)
-            self.recent.append(
-                DocumentUpdateEvent(self.id, row.seq, yjs.encode_base64(row.update), row.origin)
-            )
         self._drain()
 
     # --- reading --------------------------------------------------------------------------
@@ -147,7 +135,14 @@ class DocumentReplica:
         return self.doc.get_state()
 
     def full_event(self) -> DocumentUpdateEvent:
-        return DocumentUpdateEvent(self.id, self.seq, yjs.encode_base64(self.update_for(None)), None, True)
+        """The whole state as one update, encoded once per seq and doc (a rebuild makes a new
+        Doc): streams that lag, or replay from long ago, at the same seq share it."""
+        cached = self._full
+        if cached is not None and cached[0] is self.doc and cached[1].seq == self.seq:
+            return cached[1]
+        event = DocumentUpdateEvent(self.id, self.seq, yjs.encode_base64(self.update_for(None)), None, True)
+        self._full = (self.doc, event)
+        return event
 
     def replay(self, stream: FastStream, since: int) -> None:
         """Send `stream` what came after `since`: from memory if it is recent, else the whole
@@ -171,16 +166,19 @@ class DocumentReplica:
 
     # --- writing --------------------------------------------------------------------------
 
-    def validate(self, update: bytes) -> None:
+    def validate(self, update: bytes) -> int:
         """Apply a client's update before it is stored: a malformed one raises
-        VALIDATION_ERROR and nothing is stored. (Applying it again when it comes back through
-        the hub with its seq changes nothing.)"""
+        VALIDATION_ERROR and nothing is stored. Answers the generation of the doc it was applied
+        to, for applied_here. (Applying it again when it comes back through the hub with its seq
+        changes nothing.)"""
         yjs.apply(self.doc, update)
         self._track_integration(update)
+        return self.generation
 
-    def applied_here(self, seq: int) -> None:
-        """The update stored as `seq` was applied by validate(): its echo need not be."""
-        if seq > self.seq:
+    def applied_here(self, seq: int, generation: int) -> None:
+        """The update stored as `seq` was applied by validate() to the doc of `generation`: its
+        echo need not be applied again, unless the doc was rebuilt since (then it is not in it)."""
+        if seq > self.seq and generation == self.generation:
             self._applied_here.add(seq)
 
     def volatile_seq(self) -> int:
@@ -189,8 +187,59 @@ class DocumentReplica:
         return self._volatile
 
     async def reload(self) -> None:
-        """After a failed append, drop what was applied but not stored."""
-        await self._load()
+        """After a failed append: rebuild the doc from the database, without the update that was
+        applied but never stored, and without any acknowledged one going missing (see _rebuild).
+        Meanwhile hub messages wait, and updates validated in the old doc get a stale
+        generation, so their echoes are applied to the new one."""
+        async with self._rebuilding:
+            self.loaded = False
+            try:
+                await self._rebuild()
+            finally:
+                self.loaded = True
+                self._drain()
+
+    async def _rebuild(self) -> None:
+        """Replace the doc with the stored state. Every update this replica integrated was
+        published after its commit, so the read (which starts later) holds it; stored updates
+        it has not integrated yet go out to subscribers as a gap fill would."""
+        integrated_seq = self.seq
+        async with self._session_factory() as session:
+            stored = await service.read_stored(session, self.uuid)
+        doc = Doc()
+        try:
+            _apply_stored(doc, stored)
+        except Exception as error:
+            log.error("document %s does not load: %s", self.id, error)
+            raise DocumentUnavailable(
+                "this document's stored state cannot be loaded; it is not served until repaired"
+            ) from None
+        for event in self.recent:
+            if event.seq > stored.seq:  # cannot happen with a durable log; never drop one anyway
+                log.error("document %s: seq %d integrated but not in the log", self.id, event.seq)
+                yjs.apply(doc, yjs.decode_base64(event.update, field="update", max_bytes=1 << 30))
+        self.doc = doc
+        self.generation += 1
+        self._applied_here.clear()
+        self._unintegrated = []
+        self.room_id = str(stored.room_id)
+        for row in stored.log:
+            self._track_integration(row.update)
+        events = [
+            DocumentUpdateEvent(self.id, r.seq, yjs.encode_base64(r.update), r.origin) for r in stored.log
+        ]
+        if stored.compacted_seq > integrated_seq:
+            # What this replica lacks was compacted: subscribers get the whole document instead.
+            self.seq = max(stored.seq, integrated_seq)
+            self.recent.clear()
+            self.recent.extend(events)
+            if self.audience:
+                self.audience.broadcast(self.full_event())
+            return
+        for event in events:
+            if event.seq > integrated_seq:
+                self._waiting.pop(event.seq, None)
+                self._announce(event)
 
     # --- the stream of updates ------------------------------------------------------------
 
@@ -207,6 +256,8 @@ class DocumentReplica:
             self._drain()
 
     def _drain(self) -> None:
+        if not self.loaded:
+            return  # a rebuild is under way: it drains when done
         while self._waiting:
             event = self._waiting.pop(self.seq + 1, None)
             if event is None:
@@ -228,13 +279,17 @@ class DocumentReplica:
             except Exception:
                 # It was validated before it was stored; this process's Doc must be wrong.
                 log.exception("document %s: stored update %d does not apply here", self.id, event.seq)
-        self.seq = event.seq
         if data is not None or self._unintegrated:
             self._track_integration(
                 data
                 if data is not None
                 else yjs.decode_base64(event.update, field="update", max_bytes=1 << 30)
             )
+        self._announce(event)
+
+    def _announce(self, event: DocumentUpdateEvent) -> None:
+        """`event` is applied: it is the replica's position, replayable and sent to subscribers."""
+        self.seq = event.seq
         self.recent.append(event)
         self.audience.broadcast(event, exclude=event.sender)
 
@@ -272,19 +327,21 @@ class DocumentReplica:
             self._drain()
 
     async def _fill(self, upto: int | None) -> None:
-        async with self._session_factory() as session:
-            if upto is None:
-                upto = await service.last_seq(session, self.uuid)
-            rows = await service.read_log(session, self.uuid, after=self.seq, upto=upto)
-        if (rows and rows[0].seq == self.seq + 1) or (not rows and self.seq >= upto):
-            for row in rows:
-                if row.seq == self.seq + 1:
-                    self._waiting.pop(row.seq, None)
-                    self._integrate(
-                        DocumentUpdateEvent(self.id, row.seq, yjs.encode_base64(row.update), row.origin)
-                    )
-        else:
-            await self._resync_from_state()
+        async with self._rebuilding:
+            after = self.seq
+            async with self._session_factory() as session:
+                if upto is None:
+                    upto = await service.last_seq(session, self.uuid)
+                rows = await service.read_log(session, self.uuid, after=after, upto=upto)
+            if (rows and rows[0].seq == after + 1) or (not rows and after >= upto):
+                for row in rows:
+                    if row.seq == self.seq + 1:  # (the hub may have brought some meanwhile)
+                        self._waiting.pop(row.seq, None)
+                        self._integrate(
+                            DocumentUpdateEvent(self.id, row.seq, yjs.encode_base64(row.update), row.origin)
+                        )
+            else:
+                await self._resync_from_state()
         self._drain()
 
     async def _resync_from_state(self) -> None:

@@ -7,6 +7,7 @@ replica, appended to the log and committed; then published, then answered with i
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -19,12 +20,14 @@ from app.documents import service, yjs
 from app.documents.access import DocumentTicket, document_ticket
 from app.documents.replica import DocumentReplica, DocumentUpdateEvent, encode_event
 from app.documents.replicas import Replicas
-from app.errors import Forbidden, NotFound
+from app.errors import DocumentUnavailable, Forbidden, NotFound
 from app.graphql.context import Context
 from app.graphql.ws.stream import FastStream
 from app.rooms.models import RoomStatus
 
 MAX_ORIGIN_CHARS = 100
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(slots=True)
@@ -87,7 +90,7 @@ async def append(
     sender = context.connection_id if context.websocket_or_none is not None else None
     document_id = uuid.UUID(ticket.document_id)
     async with state.documents.use(ticket.document_id) as replica:
-        replica.validate(data)  # malformed: VALIDATION_ERROR, and nothing was stored
+        generation = replica.validate(data)  # malformed: VALIDATION_ERROR, and nothing was stored
         durable = settings.document_durability != "none"  # "none": the benchmark's baseline only
         if not durable:
             seq = replica.volatile_seq()
@@ -101,15 +104,29 @@ async def append(
                     max_document_bytes=settings.document_max_bytes,
                 )
             except Exception:
-                # The replica holds an update that was not stored: load it again from the database.
-                await replica.reload()
+                await _drop_unstored(state.documents, replica)
                 raise
-            replica.applied_here(seq)
+            replica.applied_here(seq, generation)
         event = DocumentUpdateEvent(ticket.document_id, seq, encoded, origin, False, sender)
         await state.hub.publish(replica.channel, encode_event(event))
     if durable:
         state.compactor.touch(ticket.document_id)
     return UpdateAck(document_id=ticket.document_id, seq=seq)
+
+
+async def _drop_unstored(replicas: Replicas, replica: DocumentReplica) -> None:
+    """The replica holds an update that was never stored: rebuild it from the database. If even
+    that fails (the database is down), unload it, so nothing serves it: its subscribers are told
+    to resubscribe (with `since`) and the next user loads it afresh."""
+    try:
+        await replica.reload()
+    except Exception:
+        log.warning(
+            "document %s: reloading after a failed append failed; unloaded", replica.id, exc_info=True
+        )
+        replicas.evict(
+            replica.id, DocumentUnavailable("this document is reloading: resubscribe with `since`")
+        )
 
 
 async def current_state(context: Context, ticket: DocumentTicket) -> tuple[bytes, int]:

@@ -14,6 +14,16 @@ from app.errors import DomainError, ErrorCode
 log = logging.getLogger("syncforge.graphql")
 
 INTERNAL_MESSAGE = "Internal server error"
+TOO_DEEP_MESSAGE = "the operation is nested too deeply (fragments or values)"
+
+
+def has_code(error: GraphQLError) -> bool:
+    return bool(error.extensions) and "code" in error.extensions
+
+
+def code_all(errors: list[GraphQLError], request_id: str) -> list[GraphQLError]:
+    """Every error coded; those already coded are kept as they are (and logged only once)."""
+    return [error if has_code(error) else coded_error(error, request_id) for error in errors]
 
 
 def coded_error(error: GraphQLError, request_id: str) -> GraphQLError:
@@ -28,6 +38,11 @@ def coded_error(error: GraphQLError, request_id: str) -> GraphQLError:
     elif original is None or isinstance(original, GraphQLError):
         # Raised by graphql-core itself: the document, a variable or an argument is wrong.
         extensions["code"] = _request_error_code(message)
+    elif isinstance(original, RecursionError) and not error.path:
+        # Parsing or validating a document nested past the interpreter's stack (a long chain of
+        # fragments, deeply nested literals): the document is at fault, not the server.
+        message = TOO_DEEP_MESSAGE
+        extensions["code"] = ErrorCode.GRAPHQL_VALIDATION_FAILED.value
     else:
         log.error(
             "unexpected error in %s (request %s)",
@@ -67,8 +82,7 @@ class CodedErrors(SchemaExtension):
     def _process(self, result: object) -> None:
         errors = getattr(result, "errors", None)
         if errors:
-            request_id = self._request_id()
-            result.errors = [coded_error(e, request_id) for e in errors]  # type: ignore[attr-defined]
+            result.errors = code_all(errors, self._request_id())  # type: ignore[attr-defined]
 
     def on_stream_result(self, result: object) -> Iterator[None]:
         # Each event of a subscription (and its errors) passes here before it is sent.
@@ -77,9 +91,15 @@ class CodedErrors(SchemaExtension):
 
     def on_operation(self) -> Iterator[None]:
         yield
-        self._process(self.execution_context.result)
-        if self.execution_context.pre_execution_errors:
+        execution = self.execution_context
+        result_errors = list(getattr(execution.result, "errors", None) or ())
+        self._process(execution.result)
+        if execution.pre_execution_errors:
+            # Usually the very errors of the result (Strawberry keeps both): coded once, logged once.
+            coded_errors = getattr(execution.result, "errors", None) or ()
+            coded = dict(zip(map(id, result_errors), coded_errors, strict=False))
             request_id = self._request_id()
-            self.execution_context.pre_execution_errors = [
-                coded_error(e, request_id) for e in self.execution_context.pre_execution_errors
+            execution.pre_execution_errors = [
+                coded.get(id(error)) or code_all([error], request_id)[0]
+                for error in execution.pre_execution_errors
             ]

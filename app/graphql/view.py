@@ -7,15 +7,19 @@ import time
 from pathlib import Path
 from typing import Any
 
+from cross_web import HTTPException
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
 from strawberry.exceptions import ConnectionRejectionError
+from strawberry.http import GraphQLRequestData
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
+from app import input_guard
 from app.auth.authenticate import Credentials
-from app.errors import DomainError, ErrorCode
+from app.errors import BadRequest, DomainError, ErrorCode
 from app.graphql.context import Context, client_ip, request_id_for
 from app.graphql.ws.handler import TransportHandler
 from app.graphql.ws.plans import PlanCache
@@ -68,6 +72,33 @@ class GraphQLView(GraphQL[Context, None]):
             # cross-site image tags cannot trigger one.
             allow_queries_via_get=False,
         )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        request = Request(scope, receive=receive)
+        try:
+            response = await self.run(request)
+        except (DomainError, HTTPException) as error:
+            response = refusal(error, request_id_for(request))
+        await response(scope, receive, send)
+
+    def decode_json(self, data: str | bytes) -> object:
+        return input_guard.decode(data)
+
+    def parse_json(self, data: str | bytes) -> Any:
+        value = self.decode_json(data)
+        if not isinstance(value, dict | list):
+            raise BadRequest("the body must be a JSON object with `query` (and `variables`)")
+        return value
+
+    async def parse_http_body(self, request: Any) -> GraphQLRequestData | list[GraphQLRequestData]:
+        parsed = await super().parse_http_body(request)
+        for data in parsed if isinstance(parsed, list) else [parsed]:
+            input_guard.check_variables(data.variables)
+            input_guard.check(data.extensions, "extensions")
+        return parsed
 
     async def get_context(self, request: Request | WebSocket, response: Any = None) -> Context:
         context = Context(
@@ -128,3 +159,15 @@ class GraphQLView(GraphQL[Context, None]):
             return HTMLResponse(MISSING_ASSETS_PAGE, status_code=503)
         html = GRAPHIQL_TEMPLATE.read_text().replace("{{ASSETS}}", GRAPHIQL_ASSETS_URL)
         return HTMLResponse(html)
+
+
+def refusal(error: DomainError | HTTPException, request_id: str) -> JSONResponse:
+    """A request refused before any operation ran (malformed body, bad variables, wrong method),
+    in GraphQL's error shape like every other answer."""
+    if isinstance(error, HTTPException):
+        status, message, extensions = error.status_code, error.reason, {"code": ErrorCode.BAD_REQUEST.value}
+    else:
+        status, message = 400, error.message
+        extensions = {**error.extensions, "code": error.code.value}
+    extensions["requestId"] = request_id
+    return JSONResponse({"data": None, "errors": [{"message": message, "extensions": extensions}]}, status)

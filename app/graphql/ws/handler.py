@@ -19,8 +19,11 @@ from graphql import GraphQLError
 from starlette.websockets import WebSocketDisconnect
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler
 
+from app import input_guard
 from app.documents import awareness_graphql as awareness
+from app.errors import BadRequest, DomainError
 from app.graphql.context import Context
+from app.graphql.errors import coded_error
 from app.graphql.ws.plans import Plan, PlanCache
 from app.graphql.ws.stream import FastStream, complete_frame, error_payload, next_head
 from app.realtime.outbox import Outbox
@@ -42,6 +45,9 @@ class TransportHandler(BaseGraphQLTransportWSHandler[Context, None]):
         )
         self.context.outbox = self.outbox
         self.streams: dict[str, FastStream] = {}
+        # Checked here for fast streams and Strawberry's operations alike, with a coded error.
+        self.subscription_limit = self.max_subscriptions_per_connection
+        self.max_subscriptions_per_connection = None
 
     async def handle(self) -> None:
         """Strawberry's loop, reading ASGI messages directly: an idle connection then holds two
@@ -59,9 +65,12 @@ class TransportHandler(BaseGraphQLTransportWSHandler[Context, None]):
                     await self.handle_invalid_message("WebSocket message type must be text")
                     break
                 try:
-                    data = json.loads(text)
-                except ValueError:
-                    await self.handle_invalid_message("WebSocket message must be valid JSON")
+                    data = input_guard.decode(text)
+                except BadRequest as error:
+                    # (a close reason holds at most 123 bytes)
+                    await self.handle_invalid_message(
+                        f"WebSocket message must be valid JSON: {error.message}"[:120]
+                    )
                     break
                 state.last_activity = time.time()
                 await self.handle_message(data)
@@ -76,8 +85,11 @@ class TransportHandler(BaseGraphQLTransportWSHandler[Context, None]):
         self.context.connection_params = None  # the credentials were checked; do not hold the token
 
     async def handle_message(self, message: Any) -> None:
-        if not isinstance(message, dict):
+        if not isinstance(message, dict) or not isinstance(message.get("type"), str):
             await self.handle_invalid_message("Failed to parse message")
+            return
+        if "id" in message and not isinstance(message["id"], str):
+            await self.handle_invalid_message(f"Invalid {message['type'][:40]} message: id must be a string")
             return
         await super().handle_message(message)
 
@@ -94,13 +106,25 @@ class TransportHandler(BaseGraphQLTransportWSHandler[Context, None]):
             not isinstance(op_id, str)
             or not isinstance(payload, dict)
             or not isinstance(payload.get("query"), str)
+            or not isinstance(payload.get("variables"), dict | None)
+            or not isinstance(payload.get("operationName"), str | None)
+            or not isinstance(payload.get("extensions"), dict | None)
         ):
             await self.handle_invalid_message("Invalid subscribe message")
             return
         if op_id in self.operations or op_id in self.streams:
-            await self.websocket.close(code=4409, reason=f"Subscriber for {op_id} already exists")
+            await self.websocket.close(code=4409, reason=f"Subscriber for {op_id[:60]} already exists")
+            return
+        refusal = self._refusal(payload)
+        if refusal is not None:
+            await self.send_message({"id": op_id, "type": "error", "payload": [refusal]})
             return
         plan = self.plans.get(payload["query"], payload.get("operationName"))
+        if plan is None or plan.subscription is not None:
+            refusal = self._over_limit()
+            if refusal is not None:
+                await self.send_message({"id": op_id, "type": "error", "payload": [refusal]})
+                return
         prepared = plan.arguments(payload.get("variables")) if plan is not None else None
         if plan is None or prepared is None:
             # Not hot, or a variable is wrong: Strawberry executes it and reports its errors.
@@ -111,6 +135,24 @@ class TransportHandler(BaseGraphQLTransportWSHandler[Context, None]):
             await self._run_mutation(op_id, plan, variables, arguments)
         else:
             await self._open_stream(op_id, plan, variables, arguments)
+
+    def _refusal(self, payload: dict[str, Any]) -> dict[str, Any] | None:
+        """A coded error refusing the operation before it runs (its input), or None."""
+        try:
+            input_guard.check_variables(payload.get("variables"))
+            input_guard.check(payload.get("extensions"), "extensions")
+        except DomainError as error:
+            return _formatted(error, self.context.request_id)
+        return None
+
+    def _over_limit(self) -> dict[str, Any] | None:
+        """Operations that stay (subscriptions, and queries while they run) are counted; hot
+        mutations complete at once and are not."""
+        limit = self.subscription_limit
+        if limit is None or len(self.operations) + len(self.streams) < limit:
+            return None
+        error = BadRequest(f"at most {limit} operations at once per connection", reason="TOO_MANY_OPERATIONS")
+        return _formatted(error, self.context.request_id)
 
     async def _run_mutation(
         self, op_id: str, plan: Plan, variables: dict[str, Any], arguments: dict[str, Any]
@@ -128,11 +170,6 @@ class TransportHandler(BaseGraphQLTransportWSHandler[Context, None]):
         self, op_id: str, plan: Plan, variables: dict[str, Any], arguments: dict[str, Any]
     ) -> None:
         assert plan.subscription is not None
-        limit = self.max_subscriptions_per_connection
-        if limit is not None and len(self.operations) + len(self.streams) >= limit:
-            error = GraphQLError("Subscription limit reached")
-            await self.send_message({"id": op_id, "type": "error", "payload": [error.formatted]})
-            return
         stream = FastStream(
             op_id,
             plan.payload_renderer(variables),
@@ -181,3 +218,7 @@ class TransportHandler(BaseGraphQLTransportWSHandler[Context, None]):
             await awareness.connection_ended(context)
         for room_id in context.cursor_rooms or ():
             context.state.cursors.remove(room_id, context.connection_id)
+
+
+def _formatted(error: DomainError, request_id: str) -> dict[str, Any]:
+    return coded_error(GraphQLError(error.message, original_error=error), request_id).formatted
