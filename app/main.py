@@ -25,7 +25,7 @@ from starlette.types import Receive, Scope, Send
 
 from app.accounts import api_keys
 from app.auth.authenticate import Authenticator
-from app.auth.key_cache import KeyCache
+from app.auth.key_cache import KeyCache, KeySnapshot
 from app.auth.rate_limit import RateLimits
 from app.auth.usage import UsageRecorder
 from app.cursors.feed import CursorRooms
@@ -44,6 +44,7 @@ from app.health import healthz, readyz
 from app.presence.event_feed import RoomEventFeed
 from app.presence.recorder import PresenceRecorder
 from app.presence.service import PresenceService
+from app.realtime.access_epoch import AccessEpoch
 from app.realtime.announced import Announcements
 from app.realtime.credential_watch import CredentialWatch
 from app.realtime.feeds import Feeds
@@ -146,8 +147,10 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False) -> 
                 partial(_awareness_feed, hub, presence.process_id, settings.awareness_tick_s)
             )
             stack.push_async_callback(_bounded, "awareness", awareness.stop)
+            access_epoch = AccessEpoch()
             watch = RoomWatch(
                 rooms,
+                access_epoch,
                 lambda room: _streams(presence.feeds.get(room)),
                 lambda room: _streams(cursors.get(room)),
                 lambda room: _streams(event_feeds.get(room)),
@@ -171,9 +174,12 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False) -> 
             )
             # Last in, first out: pending compactions are enqueued before the jobs stop.
             stack.push_async_callback(_bounded, "compactor", compactor.flush)
-            credentials = CredentialWatch(partial(_active_keys, session_factory))
+            credentials = CredentialWatch(partial(_current_keys, session_factory), access_epoch)
             key_cache.on_change.append(credentials.key_changed)
             stack.push_async_callback(_bounded, "credentials", credentials.stop)
+            member_changes = Announcements(hub, "members:changed", credentials.member_changed)
+            await member_changes.start()
+            stack.push_async_callback(_bounded, "member_changes", member_changes.stop)
             pinger = Pinger(settings.ws_keepalive_s)
             pinger.start()
             stack.push_async_callback(_bounded, "pinger", pinger.stop)
@@ -208,6 +214,8 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False) -> 
                 document_changes=document_changes,
                 awareness=awareness,
                 document_log=document_log,
+                access_epoch=access_epoch,
+                member_changes=member_changes,
             )
             log.info("SyncForge started in %s mode", settings.mode.value)
             if settings.document_durability != "log":
@@ -253,9 +261,9 @@ async def _bounded(name: str, step: Callable[[], Awaitable[object]]) -> None:
         log.exception("shutdown: stopping %s failed", name)
 
 
-async def _active_keys(session_factory: Any, key_ids: Iterable[uuid.UUID]) -> set[uuid.UUID]:
+async def _current_keys(session_factory: Any, key_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, KeySnapshot]:
     async with session_factory() as session:
-        return await api_keys.active_ids(session, key_ids)
+        return {key.id: KeySnapshot.of(key) for key in await api_keys.active(session, key_ids)}
 
 
 async def _active_documents(session_factory: Any, document_ids: Iterable[uuid.UUID]) -> set[uuid.UUID]:

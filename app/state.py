@@ -20,6 +20,7 @@ from app.graphql.ws.keepalive import Pinger
 from app.presence.event_feed import RoomEventFeed
 from app.presence.recorder import PresenceRecorder
 from app.presence.service import PresenceService
+from app.realtime.access_epoch import AccessEpoch
 from app.realtime.announced import Announcements
 from app.realtime.credential_watch import CredentialWatch
 from app.realtime.feeds import Feeds
@@ -54,6 +55,8 @@ class AppState:
     document_changes: Announcements
     awareness: Feeds[AwarenessFeed]
     document_log: LogWriter
+    access_epoch: AccessEpoch
+    member_changes: Announcements
 
     def unit_of_work(self) -> UnitOfWork:
         return UnitOfWork(self.session_factory)

@@ -257,3 +257,91 @@ CASES += [
         lambda v: {"v": v.extra["snapshot_id"]},
     ),
 ]
+
+
+# --- Rights revoked while connected (issue 10) --------------------------------------------------
+# An open socket must not keep a right that was taken away: each stream below must end with
+# NOT_FOUND or FORBIDDEN, and each hot mutation (or memoized query) must be refused the next time,
+# when the connection's developer is removed, its room made private, or its key's scopes narrowed.
+
+
+@dataclass(frozen=True)
+class LiveCase:
+    name: str
+    document: str
+    # Variables from the ids of the room under test: room_id, document_id, and `update` (a fresh
+    # Yjs update) or `awareness` (an awareness update) where the operation takes one.
+    variables: Callable[[dict[str, str]], dict[str, Any]]
+    stream: bool  # a subscription (else a mutation or query sent again after the revocation)
+    needs_write: bool = False  # only for credentials that may write documents
+
+
+LIVE_CASES: list[LiveCase] = [
+    LiveCase(
+        "room presence",
+        "subscription($v: UUID!) { roomPresence(roomId: $v) { kind } }",
+        lambda ids: {"v": ids["room_id"]},
+        stream=True,
+    ),
+    LiveCase(
+        "cursors",
+        "subscription($v: UUID!) { cursors(roomId: $v) { full } }",
+        lambda ids: {"v": ids["room_id"]},
+        stream=True,
+    ),
+    LiveCase(
+        "room events",
+        "subscription($v: UUID!) { roomEvents(roomId: $v) { type } }",
+        lambda ids: {"v": ids["room_id"]},
+        stream=True,
+    ),
+    LiveCase(
+        "document updates",
+        "subscription($v: UUID!) { documentUpdates(documentId: $v) { seq } }",
+        lambda ids: {"v": ids["document_id"]},
+        stream=True,
+    ),
+    LiveCase(
+        "document awareness",
+        "subscription($v: UUID!) { documentAwareness(documentId: $v) { full } }",
+        lambda ids: {"v": ids["document_id"]},
+        stream=True,
+    ),
+    LiveCase(
+        "move cursor",
+        "mutation($v: UUID!) { moveCursor(roomId: $v, x: 1, y: 2) }",
+        lambda ids: {"v": ids["room_id"]},
+        stream=False,
+    ),
+    LiveCase(
+        "broadcast event",
+        'mutation($v: UUID!) { broadcastEvent(roomId: $v, type: "x", payload: {}) }',
+        lambda ids: {"v": ids["room_id"]},
+        stream=False,
+    ),
+    LiveCase(
+        "update presence",
+        "mutation($v: UUID!) { updatePresence(roomId: $v, presence: {page: 2}) }",
+        lambda ids: {"v": ids["room_id"]},
+        stream=False,
+    ),
+    LiveCase(
+        "update awareness",
+        "mutation($v: UUID!, $u: String!) { updateAwareness(documentId: $v, update: $u) }",
+        lambda ids: {"v": ids["document_id"], "u": ids["awareness"]},
+        stream=False,
+    ),
+    LiveCase(
+        "document sync",
+        "query($v: UUID!) { documentSync(documentId: $v) { seq } }",
+        lambda ids: {"v": ids["document_id"]},
+        stream=False,
+    ),
+    LiveCase(
+        "apply document update",
+        "mutation($v: UUID!, $u: String!) { applyDocumentUpdate(documentId: $v, update: $u) { seq } }",
+        lambda ids: {"v": ids["document_id"], "u": ids["update"]},
+        stream=False,
+        needs_write=True,
+    ),
+]

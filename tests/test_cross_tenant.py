@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import uuid
 from typing import Any
 
@@ -9,14 +10,19 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from app.accounts.models import Invitation
+from app.accounts.models import Invitation, Membership, MembershipRole, MembershipStatus
 from app.auth.policy import API_KEY_SCOPES
+from app.documents import awareness_codec
+from app.documents.awareness_codec import AwarenessState
 from app.documents.models import Document, Snapshot
+from app.rooms.models import RoomAccess
 from tests import factories
 from tests.conftest import LiveServer
-from tests.cross_tenant import CASES, Case, Victim
+from tests.cross_tenant import CASES, LIVE_CASES, Case, LiveCase, Victim
+from tests.documents import YClient, b64
 from tests.gql import GQL, create_key, create_org, end_user_token, sign_up
 from tests.gqlws import graphql_ws
+from tests.realtime import run
 
 ATTACKERS = ("developer", "secret key", "end-user token")
 REFUSALS = {"NOT_FOUND", "FORBIDDEN"}
@@ -101,3 +107,99 @@ async def test_foreign_credentials_never_see_or_touch_another_organization(  # t
             assert document.name == "Secret plans"
         owner_view = await GQL(http).raw("query($v: UUID) { organization(id: $v) { name } }", v=victim.org_id)
         assert owner_view["errors"][0]["extensions"]["code"] == "UNAUTHORIZED"  # anonymous sees nothing
+
+
+REVOCATIONS = ("member removed", "room made private", "key scopes narrowed")
+
+
+async def _live_setup(anon: GQL, session_factory, revocation: str):  # type: ignore[no-untyped-def]
+    """An organization with a room and a document, credentials that may use them, and the
+    owner's call that takes those rights away."""
+    owner = await sign_up(anon)
+    org_id = await create_org(owner)
+    room = factories.room_in(uuid.UUID(org_id), access=RoomAccess.ORGANIZATION)
+    await factories.add(session_factory, room)
+    document = Document(room_id=room.id, name="Plans")
+    await factories.add(session_factory, document)
+    secret, _ = await create_key(owner, org_id, "SECRET")
+    publishable, publishable_id = await create_key(owner, org_id, "PUBLISHABLE")
+    backend = anon.bearer(secret)
+    everything = ["read", "write", "presence", "comment"]
+    if revocation == "member removed":
+        member = await sign_up(anon)
+        await factories.add(
+            session_factory,
+            Membership(
+                organization_id=uuid.UUID(org_id),
+                user_id=uuid.UUID(member.user_id),
+                role=MembershipRole.MEMBER,
+                status=MembershipStatus.ACTIVE,
+            ),
+        )
+        init: dict[str, Any] = {"accessToken": member.access_token}
+        document_, variables = (
+            "mutation($o: UUID!, $u: UUID!) { removeMember(organizationId: $o, userId: $u) }",
+            {"o": org_id, "u": member.user_id},
+        )
+    elif revocation == "room made private":
+        # No grant names the room: the organization-wide access of end-users is all it has.
+        token = await end_user_token(backend, "eve", [{"room": "another-room", "access": everything}])
+        init = {"apiKey": publishable, "token": token}
+        document_, variables = (
+            "mutation($v: UUID!) { updateRoom(id: $v, input: {access: PRIVATE}) { access } }",
+            {"v": str(room.id)},
+        )
+    else:
+        token = await end_user_token(backend, "eve", [{"room": str(room.id), "access": everything}])
+        init = {"apiKey": publishable, "token": token}
+        document_, variables = (
+            'mutation($v: UUID!) { updateApiKey(id: $v, input: {scopes: ["rooms:read"]}) { scopes } }',
+            {"v": publishable_id},
+        )
+
+    async def revoke() -> None:
+        await owner.gql.data(document_, **variables)
+
+    return {"room_id": str(room.id), "document_id": str(document.id)}, init, revoke
+
+
+def _awareness_update(clock: int) -> str:
+    state = AwarenessState(client_id=4242, clock=clock, state='{"name":"eve"}')
+    return b64(awareness_codec.encode([state]))
+
+
+@pytest.mark.parametrize("revocation", REVOCATIONS)
+async def test_rights_taken_away_reach_sockets_already_open(  # type: ignore[no-untyped-def]
+    live_server: LiveServer, session_factory, revocation: str
+) -> None:
+    async with httpx.AsyncClient(base_url=live_server.url) as http:
+        ids, init, revoke = await _live_setup(GQL(http), session_factory, revocation)
+        writer, clocks = YClient(), itertools.count(1)
+
+        def variables(case: LiveCase) -> dict[str, Any]:
+            fresh = {**ids, "update": writer.append("x"), "awareness": _awareness_update(next(clocks))}
+            return case.variables(fresh)
+
+        cases = [c for c in LIVE_CASES if revocation != "room made private" or not c.needs_write]
+        async with graphql_ws(live_server.ws_url, init) as ws:
+            streams = {}
+            for case in (c for c in cases if c.stream):
+                streams[await ws.subscribe(case.document, variables(case))] = case
+            for case in (c for c in cases if not c.stream):
+                answer = await run(ws, case.document, **variables(case))
+                assert not answer.get("errors"), f"{case.name} before the revocation: {answer}"
+
+            await revoke()
+
+            ended: dict[str, str] = {}
+            while len(ended) < len(streams):
+                message = await ws.receive(timeout=10)
+                op = message.get("id")
+                if op in streams and message["type"] == "next" and message["payload"].get("errors"):
+                    ended[op] = message["payload"]["errors"][0]["extensions"]["code"]
+            wrong = {streams[op].name: code for op, code in ended.items() if code not in REFUSALS}
+            assert not wrong, f"{revocation}: streams ended with {wrong}"
+            for case in (c for c in cases if not c.stream):
+                answer = await run(ws, case.document, **variables(case))
+                codes = {e["extensions"]["code"] for e in answer.get("errors") or []}
+                assert codes and codes <= REFUSALS, f"{revocation}: {case.name} after it: {answer}"

@@ -83,17 +83,17 @@ async def find_active(session: AsyncSession, key: str) -> ApiKey | None:
     return None
 
 
-async def active_ids(session: AsyncSession, key_ids: Iterable[uuid.UUID]) -> set[uuid.UUID]:
-    """Which of `key_ids` are active and unexpired."""
+async def active(session: AsyncSession, key_ids: Iterable[uuid.UUID]) -> list[ApiKey]:
+    """Those of `key_ids` that are active and unexpired."""
     now = utcnow()
     rows = await session.execute(
-        select(ApiKey.id).where(
+        select(ApiKey).where(
             ApiKey.id.in_(list(key_ids)),  # type: ignore[attr-defined]
             ApiKey.status == ApiKeyStatus.ACTIVE,
             or_(ApiKey.expires_at.is_(None), ApiKey.expires_at > now),  # type: ignore[union-attr]
         )
     )
-    return set(rows.scalars())
+    return list(rows.scalars())
 
 
 def origin_allowed(api_key: ApiKey | KeySnapshot, origin: str | None) -> bool:
@@ -116,13 +116,11 @@ async def issue(
     created_by_id: uuid.UUID | None,
     default_rate_limit: int,
 ) -> IssuedKey:
-    name = name.strip()
-    if not 1 <= len(name) <= 100:
-        raise ValidationFailed("name must be 1 to 100 characters", field="name")
+    name = _valid_name(name)
     if expires_at is not None and expires_at <= utcnow():
         raise ValidationFailed("expiresAt must be in the future", field="expiresAt")
-    if rate_limit is not None and not 1 <= rate_limit <= 1_000_000:
-        raise ValidationFailed("rateLimit must be between 1 and 1000000", field="rateLimit")
+    if rate_limit is not None:
+        _valid_rate_limit(rate_limit)
     secret, lookup = generate(key_type)
     api_key = ApiKey(
         organization_id=organization_id,
@@ -148,6 +146,47 @@ async def get_in_organization(
     if api_key is None or (organization_id is not None and api_key.organization_id != organization_id):
         raise NotFound("api key")
     return api_key
+
+
+def update(
+    api_key: ApiKey,
+    *,
+    name: str | None = None,
+    scopes: list[str] | None = None,
+    allowed_origins: list[str] | None = None,
+    rate_limit: int | None = None,
+) -> dict[str, object]:
+    """Change a key's settings (the fields given); answers what changed, for the audit log."""
+    if api_key.status != ApiKeyStatus.ACTIVE:
+        raise ValidationFailed("a revoked key cannot be changed", field="id")
+    changes: dict[str, object] = {}
+    if name is not None:
+        changes["name"] = _valid_name(name)
+    if scopes is not None:
+        changes["scopes"] = validate_scopes(scopes)
+    if allowed_origins is not None:
+        if allowed_origins and api_key.type != ApiKeyType.PUBLISHABLE:
+            raise ValidationFailed("allowedOrigins applies to publishable keys", field="allowedOrigins")
+        changes["allowed_origins"] = validate_origins(allowed_origins)
+    if rate_limit is not None:
+        changes["rate_limit"] = _valid_rate_limit(rate_limit)
+    changed = {field: value for field, value in changes.items() if getattr(api_key, field) != value}
+    for field, value in changed.items():
+        setattr(api_key, field, value)
+    return changed
+
+
+def _valid_name(name: str) -> str:
+    name = name.strip()
+    if not 1 <= len(name) <= 100:
+        raise ValidationFailed("name must be 1 to 100 characters", field="name")
+    return name
+
+
+def _valid_rate_limit(rate_limit: int) -> int:
+    if not 1 <= rate_limit <= 1_000_000:
+        raise ValidationFailed("rateLimit must be between 1 and 1000000", field="rateLimit")
+    return rate_limit
 
 
 def revoke(api_key: ApiKey, revoked_by_id: uuid.UUID | None) -> None:

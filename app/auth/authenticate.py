@@ -100,10 +100,11 @@ class Authenticator:
         self._usage.record(api_key.id)
         scopes = frozenset(api_key.scopes)
         key_expiry = api_key.expires_at.timestamp() if api_key.expires_at is not None else None
+        limit = api_key.rate_limit
         if api_key.type == ApiKeyType.SECRET:
-            return SecretKeyClient(api_key.organization_id, api_key.id, scopes, key_expiry)
+            return SecretKeyClient(api_key.organization_id, api_key.id, scopes, key_expiry, limit)
         if token is None:
-            return PublishableKeyClient(api_key.organization_id, api_key.id, scopes, key_expiry)
+            return PublishableKeyClient(api_key.organization_id, api_key.id, scopes, key_expiry, limit)
         end_user = end_user_tokens.principal_from_token(
             self.keys,
             token,
@@ -113,4 +114,4 @@ class Authenticator:
         )
         if key_expiry is not None and (end_user.expires_at is None or key_expiry < end_user.expires_at):
             end_user = replace(end_user, expires_at=key_expiry)
-        return end_user
+        return replace(end_user, rate_limit=limit)

@@ -52,6 +52,7 @@ class SecretKeyClient:
     api_key_id: uuid.UUID
     scopes: frozenset[str]
     expires_at: float | None = field(default=None, compare=False)
+    rate_limit: int | None = field(default=None, compare=False)  # the key's, per minute
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,7 @@ class PublishableKeyClient:
     api_key_id: uuid.UUID
     scopes: frozenset[str]
     expires_at: float | None = field(default=None, compare=False)
+    rate_limit: int | None = field(default=None, compare=False)  # the key's, per minute
 
 
 @dataclass(frozen=True)
@@ -76,6 +78,7 @@ class EndUserClient:
     info: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
     grants: tuple[RoomGrant, ...] = ()
     expires_at: float | None = field(default=None, compare=False)  # the token's or the key's, earlier
+    rate_limit: int | None = field(default=None, compare=False)  # the key's, per minute
 
     def room_access(self, room_id: uuid.UUID, room_slug: str) -> frozenset[RoomAccess]:
         access: set[RoomAccess] = set()

@@ -18,7 +18,7 @@ from app.graphql.context import Context, Info
 from app.graphql.ws.fast import FastMutation, FastSubscription
 from app.graphql.ws.stream import FastStream
 from app.presence.identity import presence_identity
-from app.realtime.room_access import room_ticket
+from app.realtime.room_access import RoomTicket, room_ticket
 
 MAX_SELECTION_BYTES = 2048
 ONLY_OVER_WEBSOCKET = "cursors run over the WebSocket connection (graphql-transport-ws)"
@@ -87,15 +87,19 @@ async def move_cursor(context: Context, arguments: dict[str, Any]) -> bool:
     return True
 
 
+async def authorize_cursors(context: Context, arguments: dict[str, Any]) -> RoomTicket:
+    return await room_ticket(context, arguments["roomId"], Action.PRESENCE_READ)
+
+
 async def open_cursors(context: Context, arguments: dict[str, Any], stream: FastStream) -> None:
-    ticket = await room_ticket(context, arguments["roomId"], Action.PRESENCE_READ)
+    ticket = await authorize_cursors(context, arguments)
     stream.key = context.connection_id
     await context.state.cursors.subscribe(ticket.room_id, ticket.cursor_tick_s, stream)
 
 
 FAST_FIELDS = (
     FastMutation("moveCursor", move_cursor),
-    FastSubscription("cursors", "CursorBatch", open_cursors, splice="cursors"),
+    FastSubscription("cursors", "CursorBatch", open_cursors, authorize_cursors, splice="cursors"),
 )
 
 

@@ -10,7 +10,7 @@ import strawberry
 
 from app.auth.policy import Action
 from app.documents import yjs
-from app.documents.access import document_ticket
+from app.documents.access import DocumentTicket, document_ticket
 from app.documents.awareness import AwarenessFeed
 from app.errors import BadRequest
 from app.graphql.context import Context, Info
@@ -29,8 +29,12 @@ class AwarenessUpdateType:
     full: bool = strawberry.field(description="Every known client's state (the first message).")
 
 
+async def authorize_awareness(context: Context, arguments: dict[str, Any]) -> DocumentTicket:
+    return await document_ticket(context, arguments["documentId"], Action.DOCUMENTS_READ)
+
+
 async def _feed(context: Context, document_id: uuid.UUID) -> tuple[Feeds[AwarenessFeed], AwarenessFeed]:
-    ticket = await document_ticket(context, document_id, Action.DOCUMENTS_READ)
+    ticket = await authorize_awareness(context, {"documentId": document_id})
     feeds = context.state.awareness
     feed = await feeds.acquire(ticket.document_id)
     feed.tick_s = ticket.tick_s
@@ -44,6 +48,8 @@ async def update_awareness(context: Context, document_id: uuid.UUID, update: str
     if context.websocket_or_none is None:  # over HTTP nothing would ever remove the state
         raise BadRequest(ONLY_OVER_WEBSOCKET)
     raw = yjs.decode_base64(update, field="update", max_bytes=MAX_UPDATE_BYTES)
+    # Memoized per connection: refused as soon as the right to read the document is taken away.
+    await authorize_awareness(context, {"documentId": document_id})
     held = context.awareness_documents
     key = str(document_id)
     feed = context.state.awareness.get(key) if key in held else None
@@ -99,7 +105,7 @@ FAST_FIELDS = (
     FastMutation(
         "updateAwareness", lambda context, a: update_awareness(context, a["documentId"], a["update"])
     ),
-    FastSubscription("documentAwareness", "AwarenessUpdate", open_document_awareness),
+    FastSubscription("documentAwareness", "AwarenessUpdate", open_document_awareness, authorize_awareness),
 )
 
 

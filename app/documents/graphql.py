@@ -273,5 +273,7 @@ FAST_FIELDS = (
         "applyDocumentUpdate",
         lambda context, a: sync.apply_update(context, a["documentId"], a["update"], a.get("origin")),
     ),
-    FastSubscription("documentUpdates", "DocumentUpdate", sync.open_document_updates),
+    FastSubscription(
+        "documentUpdates", "DocumentUpdate", sync.open_document_updates, sync.authorize_document_updates
+    ),
 )

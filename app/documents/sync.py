@@ -146,8 +146,12 @@ async def _caught_up(context: Context, ticket: DocumentTicket) -> AsyncIterator[
         yield replica
 
 
+async def authorize_document_updates(context: Context, arguments: dict[str, Any]) -> DocumentTicket:
+    return await document_ticket(context, arguments["documentId"], Action.DOCUMENTS_READ)
+
+
 async def open_document_updates(context: Context, arguments: dict[str, Any], stream: FastStream) -> None:
-    ticket = await document_ticket(context, arguments["documentId"], Action.DOCUMENTS_READ)
+    ticket = await authorize_document_updates(context, arguments)
     replicas = context.state.documents
     replica = await replicas.acquire(ticket.document_id)
     stream.key = context.connection_id  # its own updates are not sent back

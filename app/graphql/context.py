@@ -45,6 +45,7 @@ class Context:
     cursor_rooms: set[str] | None = None  # rooms this connection moved a cursor in (WebSocket)
     # WebSocket only: documents this connection sent awareness to (removed when it ends).
     awareness_documents: set[str] = field(default_factory=set)
+    streams: dict[str, Any] = field(default_factory=dict)  # WebSocket only: its live fast streams
 
     @cached_property
     def loaders(self) -> Loaders:

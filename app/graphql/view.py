@@ -147,7 +147,9 @@ class GraphQLView(GraphQL[Context, None]):
             websocket.state.last_activity = time.time()
             if context.outbox is not None:
                 context.keepalive = context.state.pinger.add(context.outbox, websocket.state, websocket.close)
-                context.credential = context.state.credentials.watch(context.principal, websocket.close)
+                context.credential = context.state.credentials.watch(
+                    context, websocket.close, credentials.origin
+                )
         except DomainError as error:
             code = CLOSE_RATE_LIMITED if error.code == ErrorCode.RATE_LIMITED else CLOSE_FORBIDDEN
             # Close reasons are limited to 123 bytes by the WebSocket protocol.

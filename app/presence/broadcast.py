@@ -26,7 +26,7 @@ from app.graphql.ws.stream import FastStream
 from app.presence.event_feed import RoomEventData, RoomEventFeed, channel
 from app.presence.identity import presence_identity
 from app.realtime.feeds import Feeds
-from app.realtime.room_access import room_ticket
+from app.realtime.room_access import RoomTicket, room_ticket
 
 MAX_EVENT_BYTES = 16_384
 
@@ -54,8 +54,12 @@ async def broadcast_event(context: Context, room_id: uuid.UUID, type: str, paylo
     return True
 
 
+async def authorize_room_events(context: Context, arguments: dict[str, Any]) -> RoomTicket:
+    return await room_ticket(context, arguments["roomId"], Action.PRESENCE_READ)
+
+
 async def open_room_events(context: Context, arguments: dict[str, Any], stream: FastStream) -> None:
-    ticket = await room_ticket(context, arguments["roomId"], Action.PRESENCE_READ)
+    ticket = await authorize_room_events(context, arguments)
     feeds = context.state.event_feeds
     feed = await feeds.acquire(ticket.room_id)
     stream.key = context.connection_id
@@ -89,7 +93,7 @@ FAST_FIELDS = (
         "broadcastEvent",
         lambda context, a: broadcast_event(context, a["roomId"], a["type"], a["payload"]),
     ),
-    FastSubscription("roomEvents", "RoomEvent", open_room_events),
+    FastSubscription("roomEvents", "RoomEvent", open_room_events, authorize_room_events),
 )
 
 

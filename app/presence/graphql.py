@@ -18,6 +18,7 @@ from typing import Annotated, Any
 import strawberry
 from strawberry.scalars import JSON
 
+from app.auth.policy import Action
 from app.auth.principal import Developer, EndUserClient
 from app.errors import BadRequest, RoomFull, ValidationFailed
 from app.graphql.context import Context, Info
@@ -27,8 +28,9 @@ from app.presence.feed import PresenceFeed
 from app.presence.identity import presence_identity
 from app.presence.recorder import Who
 from app.presence.service import PresenceService
-from app.realtime.room_access import load_room
+from app.realtime.room_access import load_room, room_ticket
 from app.rooms.access import authorize_join, room_is_full
+from app.rooms.cache import RoomSnapshot
 
 MAX_PRESENCE_BYTES = 4096
 
@@ -134,13 +136,20 @@ def _who(context: Context) -> Who:
     )
 
 
+async def authorize_presence(context: Context, arguments: dict[str, Any]) -> RoomSnapshot:
+    """May this connection be present in the room (with the password it gave)? A password
+    already checked against the room's current hash is not checked again (argon2 is slow)."""
+    room = await load_room(context, arguments["roomId"])
+    await authorize_join(context.policy, room, arguments.get("password"), proven=context.room_tickets)
+    return room
+
+
 async def open_room_presence(context: Context, arguments: dict[str, Any], stream: FastStream) -> None:
     """roomPresence: authorize, join, SYNC; on the stream's end, leave (after the grace period
     if the connection dropped)."""
     websocket = context.websocket
     metadata = _json_map(arguments.get("presence"), "presence")
-    room = await load_room(context, arguments["roomId"])
-    await authorize_join(context.policy, room, arguments.get("password"))
+    room = await authorize_presence(context, arguments)
     room_key = str(room.id)
     if room_key in context.presence:
         raise BadRequest("this connection is already present in the room")
@@ -173,6 +182,8 @@ async def open_room_presence(context: Context, arguments: dict[str, Any], stream
 
 
 async def update_presence(context: Context, arguments: dict[str, Any]) -> bool:
+    # Memoized per connection: refused as soon as the right to be present is taken away.
+    await room_ticket(context, arguments["roomId"], Action.PRESENCE_WRITE)
     joined = _joined(context, arguments["roomId"])
     status = arguments.get("status")
     presence = arguments.get("presence", strawberry.UNSET)
@@ -204,7 +215,7 @@ def _joined(context: Context, room_id: uuid.UUID) -> Joined:
 
 
 FAST_FIELDS = (
-    FastSubscription("roomPresence", "PresenceEvent", open_room_presence, splice="users"),
+    FastSubscription("roomPresence", "PresenceEvent", open_room_presence, authorize_presence, splice="users"),
     FastMutation("updatePresence", update_presence),
     FastMutation("leaveRoom", leave_room),
 )

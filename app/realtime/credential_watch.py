@@ -1,10 +1,18 @@
-"""A WebSocket connection lives no longer than the credential it was opened with.
+"""A WebSocket connection lives no longer than the credential it was opened with, and holds no
+more rights than that credential has now.
 
 graphql-transport-ws checks credentials once, at connection_init, so each connection is watched
-until it ends. When its token or key expires, it is closed with 4403. When its API key is
-revoked or rotated, every connection on that key is closed the same way, in every process: the
-key cache's announcement reaches them all. graphql-ws clients retry after 4403 and call their
-`connectionParams` again, so an SDK that mints tokens lazily reconnects with a fresh one.
+until it ends:
+- when its token or key expires, it is closed with 4403;
+- when its API key is revoked or rotated, every connection on that key is closed the same way,
+  in every process (the key cache's announcement reaches them all); graphql-ws clients retry
+  after 4403 and call their `connectionParams` again, so an SDK that mints tokens lazily
+  reconnects with a fresh one;
+- when its key's scopes, origins or rate limit change, the connection takes the key's new
+  settings (or is closed if its origin is no longer allowed), and its streams are authorized
+  again (see app/realtime/access_epoch.py);
+- when a developer's memberships change, that developer's connections' streams are authorized
+  again.
 """
 
 from __future__ import annotations
@@ -15,70 +23,126 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import replace
+from typing import Any
 
-from app.auth.principal import Principal
+from app.accounts.api_keys import origin_allowed
+from app.auth.key_cache import KeySnapshot
+from app.auth.principal import Developer
+from app.realtime.access_epoch import AccessEpoch, recheck_streams
 
 log = logging.getLogger(__name__)
 
 CLOSE_CODE = 4403
 Close = Callable[[int, str], Awaitable[None]]
-# The ids, among those given, of keys that are still active and unexpired.
-ActiveKeys = Callable[[Iterable[uuid.UUID]], Awaitable[set[uuid.UUID]]]
+# The keys, among the ids given, that are still active and unexpired, as they are now.
+CurrentKeys = Callable[[Iterable[uuid.UUID]], Awaitable[dict[uuid.UUID, KeySnapshot]]]
 
 
 class Watched:
-    __slots__ = ("close", "key_id", "timer")
+    """One connection: its context (principal, streams) and how to close it."""
 
-    def __init__(self, key_id: uuid.UUID | None, close: Close) -> None:
-        self.key_id = key_id
+    __slots__ = ("close", "context", "key_id", "origin", "timer", "user_id")
+
+    def __init__(self, context: Any, close: Close, origin: str | None) -> None:
+        principal = context.principal
+        self.context = context
         self.close = close
+        self.origin = origin
+        self.key_id: uuid.UUID | None = getattr(principal, "api_key_id", None)
+        self.user_id = principal.user_id if isinstance(principal, Developer) else None
         self.timer: asyncio.TimerHandle | None = None
 
 
 class CredentialWatch:
-    def __init__(self, active_keys: ActiveKeys) -> None:
-        self._active_keys = active_keys
+    def __init__(self, current_keys: CurrentKeys, epoch: AccessEpoch) -> None:
+        self._current_keys = current_keys
+        self._epoch = epoch
         self._by_key: dict[uuid.UUID, set[Watched]] = {}
+        self._by_user: dict[uuid.UUID, set[Watched]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
-    def watch(self, principal: Principal, close: Close) -> Watched:
-        watched = Watched(getattr(principal, "api_key_id", None), close)
+    def watch(self, context: Any, close: Close, origin: str | None = None) -> Watched:
+        watched = Watched(context, close, origin)
         if watched.key_id is not None:
             self._by_key.setdefault(watched.key_id, set()).add(watched)
-        expires_at = getattr(principal, "expires_at", None)
-        if expires_at is not None:
-            loop = asyncio.get_running_loop()
-            delay = max(0.0, expires_at - time.time())
-            watched.timer = loop.call_at(loop.time() + delay, self._end, watched, "credentials expired")
+        if watched.user_id is not None:
+            self._by_user.setdefault(watched.user_id, set()).add(watched)
+        self._expire_at(watched, getattr(context.principal, "expires_at", None))
         return watched
 
     def forget(self, watched: Watched) -> None:
         if watched.timer is not None:
             watched.timer.cancel()
             watched.timer = None
-        if watched.key_id is not None:
-            on_key = self._by_key.get(watched.key_id)
-            if on_key is not None:
-                on_key.discard(watched)
-                if not on_key:
-                    del self._by_key[watched.key_id]
+        for index, key in ((self._by_key, watched.key_id), (self._by_user, watched.user_id)):
+            if key is not None:
+                entries = index.get(key)
+                if entries is not None:
+                    entries.discard(watched)
+                    if not entries:
+                        del index[key]
 
     def key_changed(self, key_id: uuid.UUID | None) -> None:
-        """A key was revoked or rotated, or (None) announcements may have been lost: recheck."""
+        """A key was revoked, rotated or changed, or (None) announcements may have been lost."""
         key_ids = list(self._by_key) if key_id is None else [key_id] if key_id in self._by_key else []
         if key_ids:
-            self._spawn(self._recheck(key_ids))
+            self._spawn(self._recheck_keys(key_ids))
 
-    async def _recheck(self, key_ids: list[uuid.UUID]) -> None:
+    def member_changed(self, user_id: uuid.UUID | None) -> None:
+        """A developer's membership changed (None: announcements may have been lost): memoized
+        authorizations are asked again, and that developer's streams are rechecked."""
+        self._epoch.bump()
+        users = list(self._by_user) if user_id is None else [user_id] if user_id in self._by_user else []
+        watched = [w for user in users for w in self._by_user.get(user, ())]
+        if watched:
+            self._spawn(recheck_streams(s for w in watched for s in list(w.context.streams.values())))
+
+    async def _recheck_keys(self, key_ids: list[uuid.UUID]) -> None:
         try:
-            active = await self._active_keys(key_ids)
+            current = await self._current_keys(key_ids)
         except Exception:
             log.warning("rechecking %d API keys failed", len(key_ids), exc_info=True)
             return
+        changed: list[Watched] = []
         for key_id in key_ids:
-            if key_id not in active:
-                for watched in list(self._by_key.get(key_id, ())):
+            snapshot = current.get(key_id)
+            for watched in list(self._by_key.get(key_id, ())):
+                if snapshot is None:
                     self._end(watched, "API key revoked")
+                elif not origin_allowed(snapshot, watched.origin):
+                    self._end(watched, "origin no longer allowed for this API key")
+                elif self._take_settings(watched, snapshot):
+                    changed.append(watched)
+        if changed:
+            self._epoch.bump()
+            await recheck_streams(s for w in changed for s in list(w.context.streams.values()))
+
+    def _take_settings(self, watched: Watched, key: KeySnapshot) -> bool:
+        """The connection's principal takes the key's current scopes and expiry (and its rate
+        limit); answers whether a right may have been taken away."""
+        context = watched.context
+        principal = context.principal
+        if principal.rate_limit != key.rate_limit:
+            context.principal = principal = replace(principal, rate_limit=key.rate_limit)
+        scopes = frozenset(key.scopes)
+        expiry = key.expires_at.timestamp() if key.expires_at is not None else None
+        if expiry is not None and (principal.expires_at is None or expiry < principal.expires_at):
+            context.principal = principal = replace(principal, expires_at=expiry)
+            self._expire_at(watched, expiry)
+        if scopes == principal.scopes:
+            return False
+        context.principal = replace(principal, scopes=scopes)
+        return True
+
+    def _expire_at(self, watched: Watched, expires_at: float | None) -> None:
+        if watched.timer is not None:
+            watched.timer.cancel()
+            watched.timer = None
+        if expires_at is not None:
+            loop = asyncio.get_running_loop()
+            delay = max(0.0, expires_at - time.time())
+            watched.timer = loop.call_at(loop.time() + delay, self._end, watched, "credentials expired")
 
     def _end(self, watched: Watched, reason: str) -> None:
         self.forget(watched)
@@ -88,7 +152,7 @@ class CredentialWatch:
         with contextlib.suppress(Exception):  # already closed
             await watched.close(CLOSE_CODE, reason)
 
-    def _spawn(self, coroutine: Awaitable[None]) -> None:
+    def _spawn(self, coroutine: Awaitable[Any]) -> None:
         task = asyncio.ensure_future(coroutine)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -96,6 +160,7 @@ class CredentialWatch:
     async def stop(self) -> None:
         for task in list(self._tasks):
             task.cancel()
-        for on_key in list(self._by_key.values()):
-            for watched in list(on_key):
-                self.forget(watched)
+        for index in (self._by_key, self._by_user):
+            for entries in list(index.values()):
+                for watched in list(entries):
+                    self.forget(watched)

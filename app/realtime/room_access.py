@@ -7,7 +7,7 @@ import asyncio
 import uuid
 from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from app.auth.policy import Action
 from app.errors import Forbidden, NotFound
@@ -39,21 +39,38 @@ async def room_ticket(context: Context, room_id: uuid.UUID, action: Action) -> R
     return await memoized(context, (room_id, action), lambda: _check(context, room_id, action))
 
 
+class _Memo:
+    """One memoized answer (or the check still running), and the access epoch it was asked in."""
+
+    __slots__ = ("answer", "epoch")
+
+    def __init__(self, epoch: int, answer: Any) -> None:
+        self.epoch = epoch
+        self.answer = answer
+
+
 async def memoized(context: Context, key: Hashable, check: Callable[[], Awaitable[T]]) -> T:
-    """The answer of `check` for this connection, asked once. Calls that arrive while the first
-    check runs wait for it and resume in arrival order, so a burst of cursor moves is applied in
-    the order it was sent. A refusal is not remembered: the next call asks again."""
+    """The answer of `check` for this connection, asked once per access epoch (a change of
+    rights anywhere makes it ask again, see app/realtime/access_epoch.py). Calls that arrive
+    while the first check runs wait for it and resume in arrival order, so a burst of cursor
+    moves is applied in the order it was sent. A refusal is not remembered."""
+    epoch = context.state.access_epoch.value
     memo = context.room_tickets.get(key)
-    if memo is not None and not isinstance(memo, asyncio.Future):
-        return memo  # type: ignore[no-any-return]
-    if memo is None:
-        memo = context.room_tickets[key] = asyncio.ensure_future(check())
+    if memo is not None and memo.epoch == epoch:
+        if not isinstance(memo.answer, asyncio.Future):
+            return memo.answer  # type: ignore[no-any-return]
+        pending = memo.answer
+    else:
+        pending = asyncio.ensure_future(check())
+        memo = context.room_tickets[key] = _Memo(epoch, pending)
     try:
-        answer: T = await asyncio.shield(memo)
+        answer: T = await asyncio.shield(pending)
     except Exception:
-        context.room_tickets.pop(key, None)
+        if context.room_tickets.get(key) is memo:
+            del context.room_tickets[key]
         raise
-    context.room_tickets[key] = answer  # the answer itself, not the finished task
+    if context.room_tickets.get(key) is memo:
+        memo.answer = answer  # the answer itself, not the finished task; still of its epoch
     return answer
 
 

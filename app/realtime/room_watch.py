@@ -1,10 +1,13 @@
-"""Live subscriptions end when their room stops being open: archived or deleted.
+"""Live subscriptions end when their room stops being open to them: archived, deleted, made
+private, its password changed.
 
-Every process hears of a room change through the room cache's announcement. If this process has
-subscribers in that room, it reads the room again and, if it is no longer active, ends each of
-their streams with the error a new subscription would get (FORBIDDEN with reason ARCHIVED, or
-NOT_FOUND); ending them makes present connections leave. After a transport reconnect, when
-announcements may have been lost, every room with live subscribers here is read again.
+Every process hears of a room change through the room cache's announcement. It bumps the access
+epoch (memoized authorizations of the room are asked again on their next use), and if this
+process has subscribers in that room, it reads the room again: if it is no longer active, each
+of their streams ends with the error a new subscription would get (FORBIDDEN with reason
+ARCHIVED, or NOT_FOUND); otherwise each stream is authorized again and ends if refused now.
+Ending them makes present connections leave. After a transport reconnect, when announcements may
+have been lost, every room with live subscribers here is read again.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from collections.abc import Callable, Iterable
 
 from app.errors import DomainError, Forbidden, NotFound
 from app.graphql.ws.stream import FastStream
+from app.realtime.access_epoch import AccessEpoch, recheck_streams
 from app.rooms.cache import RoomCache
 from app.rooms.models import RoomStatus
 
@@ -26,9 +30,14 @@ StreamsOf = Callable[[str], Iterable[FastStream]]
 
 class RoomWatch:
     def __init__(
-        self, rooms: RoomCache, *streams_of: StreamsOf, live_rooms: Callable[[], Iterable[str]]
+        self,
+        rooms: RoomCache,
+        epoch: AccessEpoch,
+        *streams_of: StreamsOf,
+        live_rooms: Callable[[], Iterable[str]],
     ) -> None:
         self._rooms = rooms
+        self._epoch = epoch
         self._streams_of = streams_of
         self._live_rooms = live_rooms
         self._tasks: set[asyncio.Task[None]] = set()
@@ -39,6 +48,7 @@ class RoomWatch:
         return [stream for streams_of in self._streams_of for stream in streams_of(key)]
 
     def _changed(self, room_id: uuid.UUID | None) -> None:
+        self._epoch.bump()
         rooms = [room_id] if room_id is not None else [uuid.UUID(r) for r in set(self._live_rooms())]
         for room in rooms:
             if self._streams(room):
@@ -58,6 +68,7 @@ class RoomWatch:
         elif room.status != RoomStatus.ACTIVE:
             error = Forbidden(f"this room is {room.status.value}", reason="ARCHIVED")
         else:
+            await recheck_streams(self._streams(room_id))
             return
         for stream in self._streams(room_id):
             stream.fail(error)

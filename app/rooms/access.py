@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from app.auth.policy import Action, Policy
 from app.auth.principal import Developer, SecretKeyClient
@@ -12,7 +13,9 @@ from app.rooms.models import RoomStatus
 from app.security.passwords import verify_password
 
 
-async def authorize_join(policy: Policy, room: RoomSnapshot, password: str | None) -> None:
+async def authorize_join(
+    policy: Policy, room: RoomSnapshot, password: str | None, *, proven: dict[Any, Any] | None = None
+) -> None:
     """Raise unless the principal may join `room` now.
 
     NOT_FOUND for rooms the principal cannot see, FORBIDDEN when it may not be present there,
@@ -27,9 +30,16 @@ async def authorize_join(policy: Policy, room: RoomSnapshot, password: str | Non
         return
     if not password:
         raise Forbidden("this room needs a password", reason="PASSWORD_REQUIRED")
+    # `proven` (a connection's memo): this hash was verified against this password before. A
+    # changed password has a new hash, so the password given is checked again.
+    key = ("password", room.password_hash, password)
+    if proven is not None and key in proven:
+        return
     # argon2 costs tens of milliseconds of CPU: keep it off the event loop.
     if not await asyncio.to_thread(verify_password, room.password_hash, password):
         raise Forbidden("wrong room password", reason="WRONG_PASSWORD")
+    if proven is not None:
+        proven[key] = True
 
 
 async def _skips_password(policy: Policy, room: RoomSnapshot) -> bool:

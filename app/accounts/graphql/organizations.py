@@ -88,6 +88,16 @@ class CreateApiKeyInput:
     rate_limit: int | None = strawberry.field(default=None, description="Requests per minute.")
 
 
+@strawberry.input(description="Only the fields given change. Open connections on the key follow at once.")
+class UpdateApiKeyInput:
+    name: str | None = None
+    scopes: list[str] | None = None
+    allowed_origins: list[str] | None = strawberry.field(
+        default=None, description="Publishable keys only; connections from an origin no longer allowed close."
+    )
+    rate_limit: int | None = strawberry.field(default=None, description="Requests per minute.")
+
+
 @strawberry.input
 class RoomGrantInput:
     room: str = strawberry.field(description="A room id or slug, or a slug prefix ending in *.")
@@ -276,6 +286,7 @@ class OrganizationsMutation:
             target = await organizations.membership(uow.session, organization_id, user_id)
             before = target.role
             await organizations.change_role(uow.session, actor_role, target, role)
+            _announce_member_change(info, uow, user_id)
             audit.record(
                 uow.session,
                 "member.role_changed",
@@ -295,6 +306,7 @@ class OrganizationsMutation:
         async with info.context.unit_of_work() as uow:
             target = await organizations.membership(uow.session, organization_id, user_id)
             await organizations.remove(uow.session, actor_role, target)
+            _announce_member_change(info, uow, user_id)
             audit.record(
                 uow.session,
                 "member.removed",
@@ -313,6 +325,7 @@ class OrganizationsMutation:
         async with info.context.unit_of_work() as uow:
             target = await organizations.membership(uow.session, organization_id, developer.user_id)
             await organizations.remove(uow.session, None, target)
+            _announce_member_change(info, uow, developer.user_id)
             audit.record(
                 uow.session,
                 "member.left",
@@ -359,6 +372,34 @@ class OrganizationsMutation:
                 ip_address=info.context.client.ip,
             )
         return CreatedApiKey(api_key=ApiKeyGQL.from_model(issued.api_key), secret=issued.secret)
+
+    @strawberry.mutation(
+        description="Change an API key's name, scopes, allowed origins or rate limit. Connections "
+        "open on it take the new settings at once: streams a narrowed scope no longer allows end."
+    )
+    async def update_api_key(self, info: Info, id: uuid.UUID, input: UpdateApiKeyInput) -> ApiKeyGQL:
+        async with info.context.unit_of_work() as uow:
+            key = await _manageable_key(info, uow.session, id)
+            changed = api_keys.update(
+                key,
+                name=input.name,
+                scopes=input.scopes,
+                allowed_origins=input.allowed_origins,
+                rate_limit=input.rate_limit,
+            )
+            if changed:
+                _forget_key_after_commit(info, uow, key.id)
+                audit.record(
+                    uow.session,
+                    "api_key.updated",
+                    principal=info.context.principal,
+                    organization_id=key.organization_id,
+                    entity_type="api_key",
+                    entity_id=key.id,
+                    changes=changed,
+                    ip_address=info.context.client.ip,
+                )
+        return ApiKeyGQL.from_model(key)
 
     @strawberry.mutation(description="Revoke an API key; it stops working at once.")
     async def revoke_api_key(self, info: Info, id: uuid.UUID) -> ApiKeyGQL:
@@ -423,6 +464,13 @@ class OrganizationsMutation:
         return EndUserToken(token=minted.token, expires_at=minted.expires_at, end_user_id=minted.end_user.id)
 
 
+def _announce_member_change(info: Info, uow: UnitOfWork, user_id: uuid.UUID) -> None:
+    """Once committed, every process asks again what this developer's open connections may do."""
+    changes = info.context.state.member_changes
+    uow.on_commit(lambda: changes.announce(user_id))
+
+
 def _forget_key_after_commit(info: Info, uow: UnitOfWork, key_id: uuid.UUID) -> None:
-    """Every process's key cache forgets the key once its revocation is committed."""
+    """Every process's key cache forgets the key once its change is committed (and connections
+    on it are closed or take its new settings)."""
     uow.on_commit(lambda: info.context.state.authenticator.key_cache.changed(key_id))

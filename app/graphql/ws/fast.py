@@ -29,11 +29,15 @@ class FastMutation:
 class FastSubscription:
     """`open` authorizes, registers the stream with its feed and sends any first event; it
     raises a DomainError to refuse. The feed renders `event_type` through the stream's renderer.
-    `splice`: a list field of the event type from which each receiver's own item is left out."""
+    `authorize` is the check `open` starts with, on its own: it runs again whenever a right the
+    stream may depend on changes (membership, room access, key scopes), and a refusal ends the
+    stream with its error. `splice`: a list field of the event type from which each receiver's
+    own item is left out."""
 
     field: str
     event_type: str
     open: Callable[[Context, dict[str, Any], FastStream], Awaitable[None]]
+    authorize: Callable[[Context, dict[str, Any]], Awaitable[object]]
     splice: str | None = None
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from functools import partial
 from typing import Any
 
 from graphql import GraphQLError
@@ -44,7 +45,8 @@ class TransportHandler(BaseGraphQLTransportWSHandler[Context, None]):
             close_connection=self.websocket.close,
         )
         self.context.outbox = self.outbox
-        self.streams: dict[str, FastStream] = {}
+        # Shared with the context: the credential watch rechecks a connection's streams.
+        self.streams: dict[str, FastStream] = self.context.streams
         # Checked here for fast streams and Strawberry's operations alike, with a coded error.
         self.subscription_limit = self.max_subscriptions_per_connection
         self.max_subscriptions_per_connection = None
@@ -178,6 +180,7 @@ class TransportHandler(BaseGraphQLTransportWSHandler[Context, None]):
             response_key=plan.response_key,
             request_id=self.context.request_id,
         )
+        stream.recheck = partial(plan.subscription.authorize, self.context, arguments)
         self.streams[op_id] = stream
         try:
             await plan.subscription.open(self.context, arguments, stream)

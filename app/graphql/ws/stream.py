@@ -46,6 +46,7 @@ class FastStream:
         "on_end",
         "on_resync",
         "outbox",
+        "recheck",
         "renderer",
         "request_id",
         "response_key",
@@ -76,6 +77,8 @@ class FastStream:
         # undo when the stream ends (`dropped`: the connection vanished rather than said goodbye).
         self.on_resync: Callable[[FastStream], None] | None = None
         self.on_end: Callable[[bool], Awaitable[None]] | None = None
+        # Set by the handler: authorizes the stream again (raises a DomainError to end it).
+        self.recheck: Callable[[], Awaitable[object]] | None = None
         # The feed's per-stream data: `key` leaves the stream out of events about itself (its own
         # connection or user), `view` holds anything else the feed needs.
         self.key: Any = None
