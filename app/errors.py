@@ -17,6 +17,7 @@ class ErrorCode(StrEnum):
     ROOM_FULL = "ROOM_FULL"
     SUBSCRIBER_LAGGING = "SUBSCRIBER_LAGGING"
     DOCUMENT_UNAVAILABLE = "DOCUMENT_UNAVAILABLE"
+    UNAVAILABLE = "UNAVAILABLE"  # a dependency (the pub/sub transport) is down: retry shortly
     INTERNAL_ERROR = "INTERNAL_ERROR"
     # GraphQL-level failures: the document does not parse or does not validate against the schema.
     GRAPHQL_PARSE_FAILED = "GRAPHQL_PARSE_FAILED"
@@ -93,3 +94,12 @@ class DocumentUnavailable(DomainError):
     which the next edit would then overwrite real data with)."""
 
     code = ErrorCode.DOCUMENT_UNAVAILABLE
+
+
+class Unavailable(DomainError):
+    """Something the operation needs is down for now (Redis): nothing was done; retry."""
+
+    code = ErrorCode.UNAVAILABLE
+
+    def __init__(self, message: str, *, retry_after: float = 1.0, **extensions: Any) -> None:
+        super().__init__(message, retryAfter=retry_after, **extensions)

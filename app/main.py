@@ -46,6 +46,7 @@ from app.presence.recorder import PresenceRecorder
 from app.presence.service import PresenceService
 from app.realtime.access_epoch import AccessEpoch
 from app.realtime.announced import Announcements
+from app.realtime.connection_limits import ConnectionLimits
 from app.realtime.credential_watch import CredentialWatch
 from app.realtime.feeds import Feeds
 from app.realtime.hub import Hub
@@ -215,6 +216,7 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False) -> 
                 awareness=awareness,
                 document_log=document_log,
                 access_epoch=access_epoch,
+                connection_rates=ConnectionLimits.rates(settings),
                 member_changes=member_changes,
             )
             log.info("SyncForge started in %s mode", settings.mode.value)

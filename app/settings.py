@@ -111,6 +111,11 @@ class Settings(BaseSettings):
     ws_outbox_max_bytes: int = 1 << 20
     # Realtime operations read rooms from a per-process cache (changes evict it at once).
     room_cache_ttl_s: float = 10.0
+    # Per connection, what it may push into its rooms each second (plus two seconds' burst).
+    # Other operations on a socket count against the IP and API key limits, like HTTP requests.
+    ws_moves_per_s: float = 60.0
+    ws_presence_updates_per_s: float = 20.0
+    ws_broadcasts_per_s: float = 30.0
 
     # --- Documents (Yjs) ---------------------------------------------------------------------
     # A document's stored state plus its uncompacted log may not grow past this (bytes).

@@ -22,6 +22,7 @@ from app.presence.recorder import PresenceRecorder
 from app.presence.service import PresenceService
 from app.realtime.access_epoch import AccessEpoch
 from app.realtime.announced import Announcements
+from app.realtime.connection_limits import Rate
 from app.realtime.credential_watch import CredentialWatch
 from app.realtime.feeds import Feeds
 from app.realtime.hub import Hub
@@ -56,6 +57,7 @@ class AppState:
     awareness: Feeds[AwarenessFeed]
     document_log: LogWriter
     access_epoch: AccessEpoch
+    connection_rates: dict[str, Rate]
     member_changes: Announcements
 
     def unit_of_work(self) -> UnitOfWork:

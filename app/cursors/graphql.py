@@ -63,6 +63,7 @@ async def move_cursor(context: Context, arguments: dict[str, Any]) -> bool:
     if context.websocket_or_none is None:
         raise BadRequest(ONLY_OVER_WEBSOCKET)
     ticket = await room_ticket(context, arguments["roomId"], Action.PRESENCE_WRITE)
+    context.spend("moves")
     if "cursors" not in ticket.features:
         raise BadRequest("cursors are turned off in this room")
     user_id, user_info = presence_identity(context.principal)
@@ -84,7 +85,9 @@ async def move_cursor(context: Context, arguments: dict[str, Any]) -> bool:
     if context.cursor_rooms is None:
         context.cursor_rooms = set()
     context.cursor_rooms.add(ticket.room_id)
-    return True
+    # Best effort while the pub/sub transport is down: this process's subscribers get the move,
+    # the other processes' do not (false says so).
+    return context.state.hub.available
 
 
 async def authorize_cursors(context: Context, arguments: dict[str, Any]) -> RoomTicket:
@@ -98,14 +101,18 @@ async def open_cursors(context: Context, arguments: dict[str, Any], stream: Fast
 
 
 FAST_FIELDS = (
-    FastMutation("moveCursor", move_cursor),
+    FastMutation("moveCursor", move_cursor, counts_as_request=False),
     FastSubscription("cursors", "CursorBatch", open_cursors, authorize_cursors, splice="cursors"),
 )
 
 
 @strawberry.type
 class CursorsMutation:
-    @strawberry.mutation(description="Move this connection's cursor (sent on the WebSocket; cheap).")
+    @strawberry.mutation(
+        description="Move this connection's cursor (sent on the WebSocket; cheap). True when the "
+        "move reaches every process; false while the pub/sub transport (Redis) is down and it "
+        "reaches only the subscribers connected to this process."
+    )
     async def move_cursor(
         self,
         info: Info,

@@ -103,7 +103,9 @@ class _Release:
 
 FAST_FIELDS = (
     FastMutation(
-        "updateAwareness", lambda context, a: update_awareness(context, a["documentId"], a["update"])
+        "updateAwareness",
+        lambda context, a: update_awareness(context, a["documentId"], a["update"]),
+        counts_as_request=False,
     ),
     FastSubscription("documentAwareness", "AwarenessUpdate", open_document_awareness, authorize_awareness),
 )

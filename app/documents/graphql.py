@@ -272,6 +272,7 @@ FAST_FIELDS = (
     FastMutation(
         "applyDocumentUpdate",
         lambda context, a: sync.apply_update(context, a["documentId"], a["update"], a.get("origin")),
+        counts_as_request=False,
     ),
     FastSubscription(
         "documentUpdates", "DocumentUpdate", sync.open_document_updates, sync.authorize_document_updates

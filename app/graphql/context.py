@@ -19,6 +19,7 @@ from app.db import UnitOfWork
 from app.errors import BadRequest, DomainError
 from app.graphql.loaders import Loaders
 from app.graphql.ws.keepalive import KeepAlive
+from app.realtime.connection_limits import ConnectionLimits
 from app.realtime.credential_watch import Watched
 from app.realtime.outbox import Outbox
 from app.state import AppState
@@ -46,6 +47,7 @@ class Context:
     # WebSocket only: documents this connection sent awareness to (removed when it ends).
     awareness_documents: set[str] = field(default_factory=set)
     streams: dict[str, Any] = field(default_factory=dict)  # WebSocket only: its live fast streams
+    limits: ConnectionLimits | None = None  # WebSocket only: what it may push into its rooms
 
     @cached_property
     def loaders(self) -> Loaders:
@@ -63,6 +65,12 @@ class Context:
     @cached_property
     def _request_policy(self) -> Policy:
         return Policy(self.principal, self.state.session_factory)
+
+    def spend(self, kind: str) -> None:
+        """One message of `kind` pushed into a room (WebSocket: RATE_LIMITED past the connection's
+        limit; over HTTP each request already counts against the IP and key limits)."""
+        if self.limits is not None:
+            self.limits.take(kind)
 
     @property
     def client(self) -> ClientInfo:

@@ -19,7 +19,7 @@ import strawberry
 from strawberry.scalars import JSON
 
 from app.auth.policy import Action
-from app.errors import BadRequest, SubscriberLagging, ValidationFailed
+from app.errors import BadRequest, SubscriberLagging, Unavailable, ValidationFailed
 from app.graphql.context import Context, Info
 from app.graphql.ws.fast import FastMutation, FastSubscription
 from app.graphql.ws.stream import FastStream
@@ -42,6 +42,7 @@ class RoomEvent:
 
 async def broadcast_event(context: Context, room_id: uuid.UUID, type: str, payload: Any) -> bool:
     ticket = await room_ticket(context, room_id, Action.PRESENCE_WRITE)
+    context.spend("broadcasts")
     if not 1 <= len(type) <= 100:
         raise ValidationFailed("type must be 1 to 100 characters", field="type")
     user_id, _ = presence_identity(context.principal)
@@ -50,7 +51,8 @@ async def broadcast_event(context: Context, room_id: uuid.UUID, type: str, paylo
     message = json.dumps(asdict(event), separators=(",", ":"))
     if len(message) > MAX_EVENT_BYTES:
         raise ValidationFailed(f"the event must be at most {MAX_EVENT_BYTES} bytes", field="payload")
-    await context.state.hub.publish(channel(ticket.room_id), message)
+    if not await context.state.hub.publish(channel(ticket.room_id), message):
+        raise Unavailable("the realtime transport is down: the event was not delivered; retry")
     return True
 
 

@@ -185,6 +185,7 @@ async def update_presence(context: Context, arguments: dict[str, Any]) -> bool:
     # Memoized per connection: refused as soon as the right to be present is taken away.
     await room_ticket(context, arguments["roomId"], Action.PRESENCE_WRITE)
     joined = _joined(context, arguments["roomId"])
+    context.spend("presence updates")
     status = arguments.get("status")
     presence = arguments.get("presence", strawberry.UNSET)
     await context.state.presence.update(
@@ -216,7 +217,7 @@ def _joined(context: Context, room_id: uuid.UUID) -> Joined:
 
 FAST_FIELDS = (
     FastSubscription("roomPresence", "PresenceEvent", open_room_presence, authorize_presence, splice="users"),
-    FastMutation("updatePresence", update_presence),
+    FastMutation("updatePresence", update_presence, counts_as_request=False),
     FastMutation("leaveRoom", leave_room),
 )
 

@@ -100,13 +100,21 @@ class Hub:
         except TimeoutError:
             log.warning("pub/sub transport did not close within 10 s; abandoned")
 
-    async def publish(self, channel: str, message: str) -> None:
-        """Serialized once by the caller; delivered once to each process subscribed to `channel`."""
+    @property
+    def available(self) -> bool:
+        """Whether messages reach the other processes now (False while Redis is down)."""
+        return getattr(self._backend, "connected", True)
+
+    async def publish(self, channel: str, message: str) -> bool:
+        """Serialized once by the caller; delivered once to each process subscribed to `channel`.
+        False if the transport refused it (down): it is dropped, and subscribers get a RESYNC
+        when the transport is back."""
         try:
             await self._backend.publish(self._prefix + channel, message)
         except Exception:
-            # The transport is down: subscribers get a RESYNC when it is back.
             log.warning("publish to %s failed; dropped", channel, exc_info=True)
+            return False
+        return True
 
     async def listen(self, channel: str, listener: Listener) -> None:
         """Call `listener(message)` for every message on `channel` (and RESYNC), until unlisten.

@@ -30,6 +30,7 @@ class ResilientRedisBackend(RedisBackend):
         self._url = url
         self._channels: set[str] = set()
         self.reconnects = 0
+        self.connected = True  # False from a lost connection until the reconnect succeeds
         # Run after a reconnect, before the RESYNC events (e.g. presence re-registers itself).
         self.on_reconnect: list[Callable[[], Awaitable[None]]] = []
 
@@ -76,6 +77,7 @@ class ResilientRedisBackend(RedisBackend):
             except asyncio.CancelledError:
                 raise
             except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+                self.connected = False
                 log.warning("Redis pub/sub connection lost (%s); reconnecting", exc)
                 while True:
                     await asyncio.sleep(backoff)
@@ -99,6 +101,7 @@ class ResilientRedisBackend(RedisBackend):
         except (RedisConnectionError, RedisTimeoutError, OSError):
             return False  # still down: back off and try again
         self.reconnects += 1
+        self.connected = True
         log.info("Redis pub/sub reconnected; resubscribed to %d channels", len(channels))
         for callback in self.on_reconnect:
             # Other clients' pooled connections may still point at the old server: retry a bit.

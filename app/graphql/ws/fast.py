@@ -21,8 +21,14 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class FastMutation:
+    """`counts_as_request`: whether each call counts against the IP and API key limits, like a
+    request over HTTP. Continuous streams of updates (cursor moves, presence, document and
+    awareness updates) do not (a per-minute request budget cannot carry them): those that fan out
+    to a room spend the connection's own limits instead (app/realtime/connection_limits.py)."""
+
     field: str  # the root field's GraphQL name
     run: Callable[[Context, dict[str, Any]], Awaitable[Any]]  # arguments by GraphQL name
+    counts_as_request: bool = True
 
 
 @dataclass(frozen=True)

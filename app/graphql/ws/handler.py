@@ -23,10 +23,11 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import Bas
 from app import input_guard
 from app.documents import awareness_graphql as awareness
 from app.errors import BadRequest, DomainError
-from app.graphql.context import Context
+from app.graphql.context import Context, client_ip
 from app.graphql.errors import coded_error
 from app.graphql.ws.plans import Plan, PlanCache
 from app.graphql.ws.stream import FastStream, complete_frame, error_payload, next_head
+from app.realtime.connection_limits import ConnectionLimits
 from app.realtime.outbox import Outbox
 
 log = logging.getLogger(__name__)
@@ -50,6 +51,7 @@ class TransportHandler(BaseGraphQLTransportWSHandler[Context, None]):
         # Checked here for fast streams and Strawberry's operations alike, with a coded error.
         self.subscription_limit = self.max_subscriptions_per_connection
         self.max_subscriptions_per_connection = None
+        self.context.limits = ConnectionLimits(self.context.state.connection_rates)
 
     async def handle(self) -> None:
         """Strawberry's loop, reading ASGI messages directly: an idle connection then holds two
@@ -127,6 +129,11 @@ class TransportHandler(BaseGraphQLTransportWSHandler[Context, None]):
             if refusal is not None:
                 await self.send_message({"id": op_id, "type": "error", "payload": [refusal]})
                 return
+        if plan is None or plan.mutation is None or plan.mutation.counts_as_request:
+            refusal = await self._charge()
+            if refusal is not None:
+                await self.send_message({"id": op_id, "type": "error", "payload": [refusal]})
+                return
         prepared = plan.arguments(payload.get("variables")) if plan is not None else None
         if plan is None or prepared is None:
             # Not hot, or a variable is wrong: Strawberry executes it and reports its errors.
@@ -145,6 +152,20 @@ class TransportHandler(BaseGraphQLTransportWSHandler[Context, None]):
             input_guard.check(payload.get("extensions"), "extensions")
         except DomainError as error:
             return _formatted(error, self.context.request_id)
+        return None
+
+    async def _charge(self) -> dict[str, Any] | None:
+        """An operation on the socket counts like a request over HTTP: against the address's
+        limit and the API key's (a coded RATE_LIMITED error past either), or None."""
+        context = self.context
+        try:
+            await context.state.rate_limits.hit_ip(client_ip(context.request))
+            key_id = getattr(context.principal, "api_key_id", None)
+            if key_id is not None:
+                per_minute = context.principal.rate_limit or context.state.settings.api_key_rate_limit_default  # type: ignore[union-attr]
+                await context.state.rate_limits.hit_key(str(key_id), per_minute)
+        except DomainError as error:
+            return _formatted(error, context.request_id)
         return None
 
     def _over_limit(self) -> dict[str, Any] | None:
