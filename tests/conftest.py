@@ -36,6 +36,9 @@ def make_settings(database_url: str, **overrides: object) -> Settings:
         # Keys, channels and job queues of this run never meet another run's.
         "redis_namespace": f"sftest-{uuid.uuid4().hex[:8]}",
         "secret_key": TEST_SECRET_KEY,
+        # Every test talks from 127.0.0.1 and, on PostgreSQL, one run shares one Redis namespace:
+        # the address limit would be spent across tests. Tests of the limits set their own.
+        "ip_rate_limit": "100000/minute",
     }
     values.update(overrides)
     return Settings(**values)

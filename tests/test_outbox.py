@@ -25,19 +25,67 @@ class Socket:
         self.frames.append(message["text"])
 
 
+SPIN_GUARD = 50  # more resyncs than this in one test: the outbox spins (the stream then fails it)
+
+
 class Stream:
-    def __init__(self, outbox: Outbox, name: str) -> None:
+    def __init__(self, outbox: Outbox, name: str, full_size: int = 0) -> None:
         self.outbox = outbox
         self.name = name
+        self.full = f"{name}:full" + "x" * full_size
         self.resyncs = 0
 
     def resync(self) -> None:
         self.resyncs += 1
-        self.outbox.push(f"{self.name}:full", self)
+        if self.resyncs > SPIN_GUARD:
+            raise RuntimeError("resynced again and again: the outbox spins")
+        self.outbox.push(self.full, self)
+
+
+class SlowSocket(Socket):
+    """A reader that takes one frame per turn of the event loop: every send suspends once."""
+
+    async def send(self, message: dict[str, Any]) -> None:
+        await asyncio.sleep(0)
+        await super().send(message)
+
+
+class Ticker:
+    """Counts turns of the event loop: it only advances while nothing hogs the loop."""
+
+    def __init__(self) -> None:
+        self.ticks = 0
+        self._task = asyncio.ensure_future(self._run())
+
+    async def _run(self) -> None:
+        while True:
+            self.ticks += 1
+            await asyncio.sleep(0)
+
+    def stop(self) -> None:
+        self._task.cancel()
+
+
+class TickedStream(Stream):
+    """Notes the loop's tick at each resync."""
+
+    def __init__(self, outbox: Outbox, name: str, ticker: Ticker, full_size: int) -> None:
+        super().__init__(outbox, name, full_size)
+        self.ticker = ticker
+        self.resynced_at: list[int] = []
+
+    def resync(self) -> None:
+        self.resynced_at.append(self.ticker.ticks)
+        super().resync()
+
+
+def overflow(outbox: Outbox, stream: Stream, frames: int = 20, size: int = 500) -> None:
+    for i in range(frames):
+        outbox.push(f"{stream.name}:{i}" + "x" * size, stream)
 
 
 async def drained(outbox: Outbox) -> None:
-    for _ in range(100):
+    for _ in range(1000):
         if not outbox.blocked:
             return
         await asyncio.sleep(0)
@@ -150,3 +198,110 @@ async def test_waiting_producers_are_held_back_while_the_queue_is_long() -> None
     socket.gate.set()
     await asyncio.wait_for(asyncio.gather(*sends), 2)
     assert socket.frames == ["first", "m0", "m1", "m2"]
+
+
+async def test_a_resync_larger_than_the_budget_is_sent_alone() -> None:
+    socket = Socket()
+    outbox = Outbox(socket.send, max_bytes=1000)
+    doc = Stream(outbox, "doc", full_size=5000)
+    socket.gate.clear()
+    outbox.push("first")
+    overflow(outbox, doc)
+    socket.gate.set()
+    await drained(outbox)
+    assert doc.resyncs == 1 and socket.frames[-1] == doc.full
+    assert not outbox.closed and outbox._bytes == 0
+
+
+async def test_the_drain_lets_the_loop_run_and_every_stale_stream_resyncs_once() -> None:
+    socket = SlowSocket()
+    outbox = Outbox(socket.send, max_bytes=1000)
+    ticker = Ticker()
+    streams = [TickedStream(outbox, f"doc{i}", ticker, full_size=2000) for i in range(5)]
+    socket.gate.clear()
+    outbox.push("first")
+    for stream in streams:
+        overflow(outbox, stream)
+    socket.gate.set()
+    await drained(outbox)
+    ticker.stop()
+    assert [s.resyncs for s in streams] == [1] * 5
+    assert socket.frames[1:] == [s.full for s in streams]  # in the order they went stale
+    # Each full state waited for the socket to take the one before: the loop ran in between.
+    resynced_at = [tick for s in streams for tick in s.resynced_at]
+    assert resynced_at == sorted(set(resynced_at))
+
+
+async def test_resyncs_that_together_exceed_the_budget_each_run_once() -> None:
+    socket = Socket()
+    outbox = Outbox(socket.send, max_bytes=1000)
+    streams = [Stream(outbox, f"s{i}", full_size=600) for i in range(3)]
+    socket.gate.clear()
+    outbox.push("first")
+    for stream in streams:
+        overflow(outbox, stream)
+    socket.gate.set()
+    await drained(outbox)
+    assert [s.resyncs for s in streams] == [1, 1, 1]  # none wasted on a state that did not fit
+    assert socket.frames[1:] == [s.full for s in streams] and outbox._bytes == 0
+
+
+async def test_frames_wait_behind_an_oversized_frame_within_the_budget() -> None:
+    socket = Socket()
+    outbox = Outbox(socket.send, max_bytes=1000)
+    doc, other = Stream(outbox, "doc", full_size=5000), Stream(outbox, "other")
+    socket.gate.clear()
+    outbox.push("first")  # waits in the writer: the queue is empty
+    big = "doc:big" + "x" * 3000
+    outbox.push(big, doc)  # let in alone
+    outbox.push("pong")  # neither dropped nor dropping it
+    outbox.push("doc:next", doc)
+    overflow(outbox, other, frames=3)  # the budget still bounds what waits behind it
+    socket.gate.set()
+    await drained(outbox)
+    assert socket.frames[:4] == ["first", big, "pong", "doc:next"] and not outbox.closed
+    assert (doc.resyncs, other.resyncs) == (0, 1) and socket.frames[-1] == other.full
+
+
+async def test_an_oversized_protocol_frame_is_sent_not_taken_for_a_reader_that_stopped() -> None:
+    socket = Socket()
+    outbox = Outbox(socket.send, max_bytes=1000)
+    socket.gate.clear()
+    outbox.push("first")
+    outbox.push("answer" + "x" * 5000)
+    outbox.push("complete")
+    socket.gate.set()
+    await drained(outbox)
+    assert [f[:6] for f in socket.frames] == ["first", "answer", "comple"] and not outbox.closed
+
+
+async def test_closing_during_a_resync_pass_ends_it() -> None:
+    socket = Socket()
+    outbox = Outbox(socket.send, max_bytes=1000)
+    first, second = Stream(outbox, "a"), Stream(outbox, "b")
+    first.resync = outbox.close  # type: ignore[method-assign]
+    socket.gate.clear()
+    outbox.push("first")
+    overflow(outbox, first)
+    overflow(outbox, second)
+    socket.gate.set()
+    await drained(outbox)
+    assert second.resyncs == 0 and socket.frames == ["first"]
+
+
+async def test_a_socket_that_dies_while_resyncs_wait_ends_them() -> None:
+    socket = SlowSocket()
+    outbox = Outbox(socket.send, max_bytes=1000)
+    streams = [Stream(outbox, f"doc{i}", full_size=2000) for i in range(3)]
+    socket.gate.clear()
+    outbox.push("first")
+    for stream in streams:
+        overflow(outbox, stream)
+    socket.gate.set()
+    for _ in range(1000):
+        if len(socket.frames) == 2:  # the first full state went out
+            break
+        await asyncio.sleep(0)
+    socket.broken = True
+    await drained(outbox)
+    assert outbox.closed and [s.resyncs for s in streams] == [1, 1, 0]

@@ -289,6 +289,7 @@ class DocumentReplica:
 
     def _announce(self, event: DocumentUpdateEvent) -> None:
         """`event` is applied: it is the replica's position, replayable and sent to subscribers."""
+        self._full = None  # (a whole document's worth of text: not kept once outdated)
         self.seq = event.seq
         self.recent.append(event)
         self.audience.broadcast(event, exclude=event.sender)

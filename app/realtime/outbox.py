@@ -11,6 +11,13 @@ When the queue is full, the stream being pushed loses its queued frames and is m
 once the socket drains, each stale stream's `resync()` sends what replaces them: a fresh full
 state, the latest cursors, or an error that ends it. Protocol frames are never dropped: if they
 alone overflow the queue the client is not reading at all, and the connection is closed.
+
+The byte budget bounds the backlog, not a frame: a frame larger than the budget could never fit,
+so it is let in alone, into an empty queue (its size is bounded by its producer's own limit, such
+as the document size), and the budget then bounds what waits behind it. Resyncs run in passes
+once the queue is sent, oldest stale stream first: a resync starts only while the queue has room
+and is then let in whole, so each stale stream is resynced once, and the rest wait for the next
+pass, after the socket took what is queued. The writer never loops without awaiting.
 """
 
 from __future__ import annotations
@@ -78,6 +85,7 @@ class Outbox:
         "_bytes",
         "_drained",
         "_queue",
+        "_resyncing",
         "_send",
         "_stale",
         "_writer",
@@ -99,7 +107,8 @@ class Outbox:
         # Created when the socket first blocks (an empty deque is 760 bytes; most never block).
         self._queue: deque[tuple[Stream | None, str]] = _NO_QUEUE
         self._bytes = 0
-        self._stale: dict[Stream, None] = {}
+        self._stale: dict[Stream, None] = {}  # in the order they went stale
+        self._resyncing: Stream | None = None
         self._writer: asyncio.Task[None] | None = None
         self._drained: asyncio.Event | None = None
         self.max_frames = max_frames
@@ -120,12 +129,12 @@ class Outbox:
             return
         if stream is not None and stream in self._stale:
             return  # superseded by the resync it will get once the socket drains
-        if len(self._queue) >= self.max_frames or self._bytes + len(frame) > self.max_bytes:
+        if not self._fits(frame, stream):
             if stream is not None:
                 self.mark_stale(stream)
                 return
             self._shed()
-            if len(self._queue) >= self.max_frames or self._bytes + len(frame) > self.max_bytes:
+            if not self._fits(frame):
                 self._give_up()
                 return
         if self._queue is _NO_QUEUE:
@@ -135,6 +144,8 @@ class Outbox:
 
     def mark_stale(self, stream: Stream) -> None:
         """Drop `stream`'s queued frames; it resyncs once the socket drains."""
+        if self.closed:
+            return
         if self._queue:
             kept = deque(item for item in self._queue if item[0] is not stream)
             if len(kept) != len(self._queue):
@@ -163,7 +174,8 @@ class Outbox:
         self._bytes = 0
         self._stale.clear()
         if self._writer is not None:
-            self._writer.cancel()
+            self._writer.cancel()  # its `finally` never runs if it had not started yet
+            self._writer = None
         if self._drained is not None:
             self._drained.set()
 
@@ -178,17 +190,32 @@ class Outbox:
             # The socket's buffer is full: a writer finishes this send, then drains the queue.
             self._writer = asyncio.ensure_future(self._drain(_Continue(coroutine, awaited)))  # type: ignore[arg-type]
 
+    def _fits(self, frame: str, stream: Stream | None = None) -> bool:
+        if not self._queue:
+            return True  # even a frame larger than the budget: it could never fit otherwise
+        if stream is not None and stream is self._resyncing:
+            return True  # begun while there was room (see _resync_stale): let in whole
+        return len(self._queue) < self.max_frames and self._backlog() + len(frame) <= self.max_bytes
+
+    def _has_room(self) -> bool:
+        return not self._queue or (len(self._queue) < self.max_frames and self._bytes < self.max_bytes)
+
+    def _backlog(self) -> int:
+        """Queued bytes the budget counts: a frame larger than it, let in alone, is next to go
+        (as good as sent), so what may wait behind it is bounded as behind any other send."""
+        head = len(self._queue[0][1]) if self._queue else 0
+        return self._bytes - head if head > self.max_bytes else self._bytes
+
     async def _drain(self, pending: _Continue) -> None:
         try:
             await pending
             while self._queue or self._stale:
-                while self._queue:
-                    _, frame = self._queue.popleft()
-                    self._bytes -= len(frame)
-                    if self._drained is not None and len(self._queue) <= self.max_frames // 2:
-                        self._drained.set()
-                    await self._send({"type": "websocket.send", "text": frame})
+                await self._send_queued()
                 self._resync_stale()
+                if self._stale and not self._queue:
+                    # Only a stream that marked itself stale in its resync gets here: yield
+                    # rather than spin, so every turn of this loop awaits something.
+                    await asyncio.sleep(0)
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -198,14 +225,30 @@ class Outbox:
             if self._drained is not None:
                 self._drained.set()
 
+    async def _send_queued(self) -> None:
+        while self._queue:
+            _, frame = self._queue.popleft()
+            self._bytes -= len(frame)
+            if self._drained is not None and len(self._queue) <= self.max_frames // 2:
+                self._drained.set()
+            await self._send({"type": "websocket.send", "text": frame})
+
     def _resync_stale(self) -> None:
-        while self._stale and not self.closed:
-            stream = next(iter(self._stale))
+        """One pass over the streams stale now, oldest first, while the queue has room: a pass
+        always ends, and computes no more full states than the socket is about to take."""
+        for stream in list(self._stale):
+            if self.closed or not self._has_room():
+                return
+            if stream not in self._stale:
+                continue  # forgotten by an earlier resync of this pass
             del self._stale[stream]
+            outer, self._resyncing = self._resyncing, stream
             try:
                 stream.resync()
             except Exception:
                 log.exception("resync of a lagging stream failed")
+            finally:
+                self._resyncing = outer
 
     def _shed(self) -> None:
         """Make room for a protocol frame: every stream with frames queued goes stale."""
