@@ -23,12 +23,14 @@ from app.accounts.models import (
 )
 from app.db.pagination import Page, paginate
 from app.db.types import utcnow
+from app.db.unique import flush_unique
 from app.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from app.security.tokens import hash_token, new_token
 
 _SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 BRANDING_KEYS = {"primaryColor", "accentColor", "logoUrl", "faviconUrl", "displayName"}
 MAX_SETTINGS_BYTES = 16_384
+SLUG_TAKEN = "this slug is taken"
 
 
 def validate_slug(slug: str, field: str = "slug") -> str:
@@ -69,10 +71,10 @@ def validate_branding(value: dict[str, Any]) -> dict[str, Any]:
 async def create(session: AsyncSession, owner: User, *, name: str, slug: str) -> Organization:
     slug = validate_slug(slug)
     if (await session.execute(select(Organization.id).where(Organization.slug == slug))).first():
-        raise Conflict("this slug is taken", field="slug")
+        raise Conflict(SLUG_TAKEN, field="slug")
     org = Organization(name=validate_name(name), slug=slug)
     session.add(org)
-    await session.flush()
+    await flush_unique(session, SLUG_TAKEN)  # a concurrent create may have taken it since our check
     session.add(
         Membership(
             organization_id=org.id,

@@ -1,7 +1,9 @@
 """One transaction per mutation, job or websocket message, with callbacks that run after commit.
 
 Services flush and never commit; the caller owns the transaction. Publishing to the hub and enqueueing
-jobs are registered with `on_commit`, so nothing is announced that was rolled back.
+jobs are registered with `on_commit`, so nothing is announced that was rolled back. A unique constraint
+violated at a flush or at the commit (a concurrent writer took the value after a service checked it)
+leaves as CONFLICT naming the field, like the service's own check would have answered.
 """
 
 from __future__ import annotations
@@ -11,7 +13,10 @@ import logging
 from collections.abc import Awaitable, Callable
 from types import TracebackType
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.db.unique import unique_conflict
 
 log = logging.getLogger(__name__)
 
@@ -49,12 +54,21 @@ class UnitOfWork:
             else:
                 await self.session.rollback()
                 self._callbacks.clear()
+                conflict = unique_conflict(exc) if isinstance(exc, IntegrityError) else None
+                if conflict is not None:
+                    raise conflict from exc
         finally:
             await self.session.close()
             self._session = None
 
     async def commit(self) -> None:
-        await self.session.commit()
+        try:
+            await self.session.commit()
+        except IntegrityError as error:
+            conflict = unique_conflict(error)
+            if conflict is None:
+                raise
+            raise conflict from error
         callbacks, self._callbacks = self._callbacks, []
         for callback in callbacks:
             # A failing callback must not undo or hide the commit that already happened.

@@ -13,13 +13,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import delete, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.pagination import Page, paginate
 from app.db.types import utcnow
+from app.db.unique import flush_unique
 from app.documents.models import Document, DocumentType, DocumentUpdate
-from app.errors import Conflict, NotFound, ValidationFailed
+from app.errors import NotFound, ValidationFailed
 from app.rooms.service import validate_name, validate_slug
 
 MAX_METADATA_BYTES = 16_384
@@ -80,14 +80,11 @@ async def create_document(
 
 
 async def _flush_unique(session: AsyncSession, slug: str | None) -> None:
-    try:
-        async with session.begin_nested():
-            await session.flush()
-    except IntegrityError:
-        raise Conflict(
-            f"a document with slug {slug!r} already exists in this room (perhaps in its trash)",
-            field="slug",
-        ) from None
+    await flush_unique(
+        session,
+        f"a document with slug {slug!r} already exists in this room (perhaps in its trash)",
+        savepoint=True,
+    )
 
 
 async def get_document(session: AsyncSession, document_id: uuid.UUID, *, trashed: bool = False) -> Document:

@@ -1,4 +1,10 @@
-"""Literals written in a GraphQL document meet the limits of app/input_guard.py too."""
+"""Literals written in a GraphQL document meet the limits of app/input_guard.py too.
+
+`validate` checks them first, on their own: the schema's own rules would otherwise convert a
+5,000-digit integer literal (Python refuses: a ValueError) or recurse through a deeply nested one
+before any refusal is reported. Every document is validated through it (the validation cache and
+the WebSocket plan cache).
+"""
 
 from __future__ import annotations
 
@@ -7,15 +13,21 @@ from typing import Any
 
 from graphql import (
     SKIP,
+    DocumentNode,
     FloatValueNode,
     GraphQLError,
+    GraphQLSchema,
     IntValueNode,
     Node,
     StringValueNode,
     ValidationContext,
     ValidationRule,
 )
+from graphql import validate as graphql_validate
+from strawberry.schema.schema import validate_document
 
+from app.errors import ErrorCode
+from app.graphql.errors import TOO_DEEP_MESSAGE
 from app.input_guard import (
     MAX_DEPTH,
     MAX_INT_DIGITS,
@@ -68,3 +80,15 @@ class SafeLiterals(ValidationRule):
             self._depth -= 1
             return SKIP  # its children are not visited, so `leave` is not called for it
         return None
+
+
+def validate(schema: GraphQLSchema, document: DocumentNode, rules: tuple[Any, ...]) -> list[GraphQLError]:
+    """Strawberry's validation (its rules too) once the literals passed; a document nested past
+    the interpreter's stack (hundreds of chained fragments) is refused like any invalid one."""
+    try:
+        errors = graphql_validate(schema, document, [SafeLiterals])
+        return errors or validate_document(schema, document, rules)
+    except RecursionError:
+        return [
+            GraphQLError(TOO_DEEP_MESSAGE, extensions={"code": ErrorCode.GRAPHQL_VALIDATION_FAILED.value})
+        ]

@@ -14,7 +14,6 @@ from strawberry.extensions import (
     MaxTokensLimiter,
     QueryDepthLimiter,
     SchemaExtension,
-    ValidationCache,
 )
 
 from app.accounts.graphql import AccountsMutation, AccountsQuery
@@ -28,6 +27,7 @@ from app.documents.versions_graphql import VersionsMutation, VersionsQuery
 from app.graphql.errors import CodedErrors
 from app.graphql.gates import Gates
 from app.graphql.system import SystemQuery, SystemSubscription
+from app.graphql.validation_cache import ValidatedQueries
 from app.graphql.ws.fast import FastFields
 from app.presence import broadcast
 from app.presence import graphql as presence
@@ -82,7 +82,7 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
         # Clients send the same few operations again and again (cursor moves 20 times a second):
         # validate each distinct document once. (ParserCache would also help, but it bypasses the
         # coding of syntax errors; see the realtime issue's note.)
-        lambda: ValidationCache(maxsize=1024),
+        ValidatedQueries(),
         lambda: QueryDepthLimiter(max_depth=settings.max_query_depth),
         lambda: MaxTokensLimiter(max_token_count=settings.max_query_tokens),
         lambda: MaxAliasesLimiter(max_alias_count=settings.max_query_aliases),

@@ -8,6 +8,8 @@ import asyncio
 from collections.abc import Callable
 from typing import Generic, Protocol, TypeVar
 
+from app.realtime.single_flight import join, spawn
+
 
 class Feed(Protocol):
     async def start(self) -> None: ...
@@ -18,17 +20,20 @@ F = TypeVar("F", bound=Feed)
 
 
 class _Slot(Generic[F]):
-    __slots__ = ("feed", "ready", "refs", "unload")
+    __slots__ = ("feed", "refs", "started", "unload")
 
     def __init__(self, feed: F) -> None:
         self.feed = feed
         self.refs = 0
-        self.ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.started: asyncio.Task[None] | None = None
         self.unload: asyncio.TimerHandle | None = None
 
     @property
     def running(self) -> bool:
-        return self.ready.done() and self.ready.exception() is None
+        started = self.started
+        return (
+            started is not None and started.done() and not started.cancelled() and started.exception() is None
+        )
 
 
 class Feeds(Generic[F]):
@@ -51,28 +56,43 @@ class Feeds(Generic[F]):
     async def acquire(self, key: str) -> F:
         slot = self._slots.get(key)
         if slot is None:
+            # Started in a task of its own: an acquirer cancelled meanwhile does not fail the others.
             slot = self._slots[key] = _Slot(self._factory(key))
-            slot.refs += 1
-            try:
-                await slot.feed.start()
-            except BaseException as error:
-                if self._slots.get(key) is slot:
-                    del self._slots[key]
-                slot.ready.set_exception(error if isinstance(error, Exception) else RuntimeError("cancelled"))
-                slot.ready.exception()  # retrieved: waiters re-raise it
-                raise
-            slot.ready.set_result(None)
-            return slot.feed
+            slot.started = spawn(slot.feed.start)
+            slot.started.add_done_callback(lambda _: self._started(key, slot))
+        assert slot.started is not None
         slot.refs += 1
         if slot.unload is not None:
             slot.unload.cancel()
             slot.unload = None
         try:
-            await asyncio.shield(slot.ready)
+            await join(slot.started)
         except BaseException:
             slot.refs -= 1
+            if slot.refs <= 0 and slot.running:  # cancelled as the start completed: it was the last user
+                self._let_go(key, slot)
             raise
         return slot.feed
+
+    def _started(self, key: str, slot: _Slot[F]) -> None:
+        current = self._slots.get(key) is slot
+        if not slot.running:  # failed: forgotten before its waiters see why, so a retry starts anew
+            if current:
+                del self._slots[key]
+        elif not current:  # discarded (or all stopped) while it started
+            self._stop_later(slot.feed)
+        elif slot.refs <= 0:  # every acquirer was cancelled while it started
+            self._let_go(key, slot)
+
+    def _let_go(self, key: str, slot: _Slot[F]) -> None:
+        """No user left: unload the feed after the grace period, or now (stopped in the background)."""
+        if self._slots.get(key) is not slot:
+            return
+        if self._grace_s > 0:
+            if slot.unload is None:
+                slot.unload = asyncio.get_running_loop().call_later(self._grace_s, self._expire, key, slot)
+        else:
+            self.discard(key)
 
     async def release(self, key: str, feed: F | None = None) -> None:
         """One user fewer. `feed`: the one it acquired (if it was discarded since, nothing to do)."""
@@ -83,8 +103,7 @@ class Feeds(Generic[F]):
         if slot.refs > 0:
             return
         if self._grace_s > 0:
-            if slot.unload is None:
-                slot.unload = asyncio.get_running_loop().call_later(self._grace_s, self._expire, key, slot)
+            self._let_go(key, slot)
             return
         del self._slots[key]
         await slot.feed.stop()
@@ -102,10 +121,13 @@ class Feeds(Generic[F]):
         if slot.unload is not None:
             slot.unload.cancel()
         if slot.running:
-            task = asyncio.ensure_future(slot.feed.stop())
-            self._stopping.add(task)
-            task.add_done_callback(self._stopping.discard)
+            self._stop_later(slot.feed)
         return slot
+
+    def _stop_later(self, feed: F) -> None:
+        task = asyncio.ensure_future(feed.stop())
+        self._stopping.add(task)
+        task.add_done_callback(self._stopping.discard)
 
     async def stop(self) -> None:
         slots, self._slots = list(self._slots.values()), {}

@@ -9,7 +9,6 @@ job in a worker process).
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.realtime.announced import MISSING, Announcements, TTLCache
 from app.realtime.hub import Hub
+from app.realtime.single_flight import SingleFlight
 from app.rooms.models import Room, RoomAccess, RoomStatus
 
 CHANNEL = "rooms:changed"
@@ -56,7 +56,7 @@ class RoomCache:
     def __init__(self, session_factory: async_sessionmaker[AsyncSession], hub: Hub, ttl_s: float) -> None:
         self._session_factory = session_factory
         self._rooms: TTLCache[uuid.UUID, RoomSnapshot | None] = TTLCache(ttl_s)
-        self._loading: dict[uuid.UUID, asyncio.Future[RoomSnapshot | None]] = {}
+        self._loads: SingleFlight[uuid.UUID, RoomSnapshot | None] = SingleFlight()
         # Bumped by every eviction: a read that began before one does not store what it read.
         self._generation = 0
         self._announcements = Announcements(hub, CHANNEL, self._evict)
@@ -75,24 +75,16 @@ class RoomCache:
         found = self._rooms.get(room_id)
         if found is not MISSING:
             return found  # type: ignore[return-value]
-        loading = self._loading.get(room_id)
-        if loading is not None:  # one read for a burst of joins
-            return await asyncio.shield(loading)
-        loading = self._loading[room_id] = asyncio.get_running_loop().create_future()
+        # One read for a burst of joins, which none of them cancels for the others by leaving.
+        return await self._loads.run(room_id, lambda: self._load(room_id))
+
+    async def _load(self, room_id: uuid.UUID) -> RoomSnapshot | None:
         generation = self._generation
-        try:
-            async with self._session_factory() as session:
-                room = await session.get(Room, room_id)
-            snapshot = RoomSnapshot.of(room) if room is not None else None
-        except BaseException as error:
-            loading.set_exception(error if isinstance(error, Exception) else RuntimeError("cancelled"))
-            loading.exception()
-            raise
-        finally:
-            self._loading.pop(room_id, None)
+        async with self._session_factory() as session:
+            room = await session.get(Room, room_id)
+        snapshot = RoomSnapshot.of(room) if room is not None else None
         if generation == self._generation:
             self._rooms.put(room_id, snapshot)
-        loading.set_result(snapshot)
         return snapshot
 
     async def changed(self, room_id: uuid.UUID) -> None:
@@ -101,6 +93,9 @@ class RoomCache:
 
     def _evict(self, room_id: uuid.UUID | None) -> None:
         self._generation += 1
+        # A read in flight may have begun before the change: later callers (a recheck of the
+        # room's streams among them) read again rather than join it.
+        self._loads.forget(room_id)
         if room_id is None:
             self._rooms.clear()  # announcements may have been lost while the transport was down
         else:

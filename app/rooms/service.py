@@ -14,12 +14,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import func, or_, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.accounts.models import Organization
 from app.db.pagination import Page, paginate
 from app.db.types import utcnow
+from app.db.unique import flush_unique
 from app.errors import Conflict, NotFound, PlanLimitExceeded, ValidationFailed
 from app.rooms.models import Room, RoomAccess, RoomStatus, RoomType, default_room_features
 from app.security.passwords import hash_password
@@ -28,6 +28,7 @@ from app.security.passwords import hash_password
 _SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9:_.-]{0,126}[a-z0-9])?$")
 FEATURE_KEYS = frozenset(default_room_features())
 MAX_METADATA_BYTES = 16_384
+SLUG_TAKEN = "this slug is taken in this organization"
 MAX_NAME_CHARS = 100
 MAX_DESCRIPTION_CHARS = 2_000
 MAX_SEARCH_CHARS = 100
@@ -203,14 +204,11 @@ async def _guard_slug_free(
     if room_id is not None:
         query = query.where(Room.id != room_id)
     if (await session.execute(query)).first():
-        raise Conflict("this slug is taken in this organization", field="slug")
+        raise Conflict(SLUG_TAKEN, field="slug")
 
 
 async def _flush(session: AsyncSession) -> None:
-    try:
-        await session.flush()
-    except IntegrityError as exc:  # a concurrent writer took the slug between our check and our write
-        raise Conflict("this slug is taken in this organization", field="slug") from exc
+    await flush_unique(session, SLUG_TAKEN)  # a concurrent writer may have taken it since our check
 
 
 async def create_room(

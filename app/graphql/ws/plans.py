@@ -3,12 +3,15 @@
 `PlanCache.get(query, operation_name)` answers a Plan when the document is valid and its only
 root field is a hot field, else None (Strawberry executes it as usual, and reports any error in
 the document with its usual coded errors). Both answers are cached: clients send the same few
-documents again and again.
+documents again and again. The cache is bounded in bytes: a plan keeps its document's AST and
+compiled renderers (about 150 times its text), and a document larger than hot operations ever
+are is not planned at all (Strawberry serves it, exactly as it would serve a plan).
 """
 
 from __future__ import annotations
 
 import json
+import sys
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,8 +40,9 @@ from graphql import (
 from graphql.execution.values import VariableValues, get_argument_values, get_variable_values
 from graphql.validation import NoSchemaIntrospectionCustomRule
 from strawberry.extensions import MaxAliasesLimiter, QueryDepthLimiter
-from strawberry.schema.schema import validate_document
 
+from app.graphql.byte_lru import ByteLRU
+from app.graphql.literals import validate
 from app.graphql.ws.fast import FastFields, FastMutation, FastSubscription
 from app.graphql.ws.selection import (
     Compiler,
@@ -50,8 +54,18 @@ from app.graphql.ws.selection import (
 )
 from app.settings import Settings
 
-MAX_PLANS = 512
+# Hot operations are one root field with a small selection: the largest a client sends (presence
+# with its users, joins, leaves and updates) is ~0.5 KiB. Larger documents are left to Strawberry.
+MAX_PLAN_QUERY_BYTES = 8 << 10
+# What a plan keeps, estimated from its text (measured with tracemalloc: ~15 KB for a 56-byte
+# cursor move, ~73 KB for the 457-byte presence subscription); a non-hot answer keeps its text.
+PLAN_BASE_BYTES = 16 << 10
+PLAN_BYTES_PER_QUERY_BYTE = 160
+# Hundreds of ordinary plans (the 512 entries of before), a dozen of the largest.
+MAX_PLAN_CACHE_BYTES = 16 << 20
 MAX_RENDERERS_PER_PLAN = 32
+
+_UNCACHED = object()
 
 
 @dataclass
@@ -226,27 +240,29 @@ class PlanCache:
             rules.append(NoSchemaIntrospectionCustomRule)
         self._rules = tuple(rules)
         self._attributes = _plain_attributes(schema)
-        self._plans: OrderedDict[tuple[str, str | None], Plan | None] = OrderedDict()
+        self.cache: ByteLRU[tuple[str, str | None], Plan | None] = ByteLRU(MAX_PLAN_CACHE_BYTES)
 
     def get(self, query: str, operation_name: str | None) -> Plan | None:
         key = (query, operation_name)
-        try:
-            plan = self._plans[key]
-        except KeyError:
-            plan = self._plans[key] = self._compile(query, operation_name)
-            if len(self._plans) > MAX_PLANS:
-                self._plans.popitem(last=False)
-        else:
-            self._plans.move_to_end(key)
+        found = self.cache.get(key, _UNCACHED)
+        if found is not _UNCACHED:
+            return found  # type: ignore[return-value]
+        size = sys.getsizeof(query) + sys.getsizeof(operation_name)
+        if size > MAX_PLAN_QUERY_BYTES:
+            return None  # not a hot operation anyone sends: neither planned nor cached
+        plan = self._compile(query, operation_name)
+        self.cache.put(
+            key, plan, size if plan is None else PLAN_BASE_BYTES + size * PLAN_BYTES_PER_QUERY_BYTE
+        )
         return plan
 
     def _compile(self, query: str, operation_name: str | None) -> Plan | None:
         try:
             document = parse(query, max_tokens=self._max_tokens)
-        except GraphQLError:
-            return None
-        if validate_document(self._schema, document, self._rules):
-            return None
+            if validate(self._schema, document, self._rules):
+                return None
+        except (GraphQLError, RecursionError):
+            return None  # Strawberry answers it, with its coded error
         operation = get_operation_ast(document, operation_name)
         if operation is None or operation.operation == OperationType.QUERY:
             return None
