@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -135,3 +138,64 @@ async def private_redis() -> AsyncIterator[PrivateRedis]:
         yield redis
     finally:
         redis.kill()
+
+
+_PG_ROOT = Path("/usr/lib/postgresql")
+PG_BIN = _PG_ROOT / (sorted(os.listdir(_PG_ROOT))[-1] if _PG_ROOT.is_dir() else "") / "bin"
+
+
+class PrivatePostgres:
+    """A PostgreSQL server of the test's own (initdb in a temporary folder, a free port), to stop
+    abruptly and start again without disturbing the shared one. PostgreSQL refuses to run as
+    root: it runs as the `postgres` user when the tests run as root."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        # Not under pytest's temporary folder: that is private to root, and the server runs as postgres.
+        self.data = Path(tempfile.mkdtemp(prefix="syncforge-pg-"))
+        self.url = f"postgresql+asyncpg://postgres@127.0.0.1:{self.port}/postgres"
+
+    def _run(self, *command: str) -> None:
+        prefix = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+        subprocess.run([*prefix, *command], check=True, capture_output=True)
+
+    def init(self) -> None:
+        if os.geteuid() == 0:
+            shutil.chown(self.data, "postgres", "postgres")
+        self._run(
+            str(PG_BIN / "initdb"), "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8"
+        )
+
+    def start(self) -> None:
+        options = f"-p {self.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={self.data}"
+        self._run(
+            str(PG_BIN / "pg_ctl"),
+            "-D",
+            str(self.data),
+            "-o",
+            options,
+            "-w",
+            "-l",
+            str(self.data / "log"),
+            "start",
+        )
+
+    def crash(self) -> None:
+        """Stop at once, like a power cut of the database (no checkpoint, clients cut off)."""
+        self._run(str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "stop")
+
+    def stop(self) -> None:
+        with contextlib.suppress(subprocess.CalledProcessError):
+            self._run(str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-m", "fast", "stop")
+        shutil.rmtree(self.data, ignore_errors=True)
+
+
+@contextmanager
+def private_postgres() -> Iterator[PrivatePostgres]:
+    postgres = PrivatePostgres()
+    postgres.init()
+    postgres.start()
+    try:
+        yield postgres
+    finally:
+        postgres.stop()

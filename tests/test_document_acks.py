@@ -10,21 +10,30 @@ Every update G was acknowledged for must then be served by `documentSync` and by
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
-from app.db import create_engine
+import pytest
+
+from app.db import create_engine, create_session_factory
+from app.db.migrate import upgrade
 from app.documents.log_writer import LogWriter
 from app.documents.models import Document
 from app.documents.replica import DocumentUpdateEvent, encode_event
+from app.settings import Settings
 from tests import factories
+from tests.backends import IS_POSTGRES
 from tests.documents import APPLY, SYNC, UPDATES, YClient, b64, create_document, unb64
 from tests.gqlws import GraphQLWSClient
-from tests.realtime import setup_room
+from tests.processes import private_postgres, processes
+from tests.realtime import run, setup_room
 
 WRITERS = 3
 UPDATES_PER_WRITER = 70
 MAX_DOCUMENT_BYTES = 96_000
 BIG = 80_000  # one such update fits in an empty document; a second never does
+CRASH_UPDATES_PER_WRITER = 150
+CRASH_AFTER = 60  # acknowledged updates before PostgreSQL is cut off
 
 
 async def _pipeline(ws: GraphQLWSClient, requests: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -186,3 +195,62 @@ async def test_an_update_validated_before_a_rebuild_and_stored_after_it_is_still
         served.apply(b64(replica.update_for(None)))
     assert replica.seq == seq
     assert str(served) == "acknowledged"
+
+
+@pytest.mark.skipif(not IS_POSTGRES, reason="crashes a PostgreSQL server of its own")
+async def test_every_acknowledged_update_is_served_after_postgresql_crashes_mid_stream(  # type: ignore[no-untyped-def]
+    settings: Settings, tmp_path: Path
+) -> None:
+    """Writers keep sending while the database is cut off and comes back: what was not
+    acknowledged is sent again (as an SDK does), and afterwards every acknowledged update is
+    served, by documentSync and by a replay, without a restart of the API process."""
+    with private_postgres() as postgres:
+        own = settings.model_copy(update={"database_url": postgres.url})
+        await asyncio.to_thread(upgrade, own)
+        engine = create_engine(own)
+        try:
+            with processes(own, own.redis_url, tmp_path, 1) as (server,):
+                room = await setup_room(server, create_session_factory(engine))
+                document_id = await create_document(room)
+                acked: list[str] = []
+                crashed = asyncio.Event()
+
+                async def write(name: str) -> None:
+                    client = YClient()
+                    async with room.client(name) as ws:
+                        for i in range(CRASH_UPDATES_PER_WRITER):
+                            text = f"<{name}:{i}>"
+                            update = client.append(text)
+                            for _attempt in range(200):  # until acknowledged
+                                answer = await run(ws, APPLY, id=document_id, update=update, origin=name)
+                                if not answer.get("errors"):
+                                    acked.append(text)
+                                    break
+                                await asyncio.sleep(0.05)
+                            else:
+                                raise AssertionError(f"{text} was never acknowledged")
+                            if len(acked) == CRASH_AFTER and not crashed.is_set():
+                                crashed.set()
+
+                async def crash() -> None:
+                    await crashed.wait()
+                    postgres.crash()
+                    await asyncio.sleep(1.0)
+                    await asyncio.to_thread(postgres.start)
+
+                await asyncio.gather(write("g"), write("h"), crash())
+                assert len(acked) == 2 * CRASH_UPDATES_PER_WRITER
+                synced = (await room.backend.data(SYNC, id=document_id))["documentSync"]
+                reader = YClient()
+                reader.apply(synced["update"])
+                assert not [t for t in acked if t not in str(reader)]
+                async with room.client("late") as ws:
+                    op = await ws.subscribe(UPDATES, {"id": document_id, "since": 0})
+                    replayed = YClient()
+                    while not all(t in str(replayed) for t in acked):
+                        message = await ws.receive(timeout=10)
+                        if message.get("id") == op:
+                            assert not message["payload"].get("errors"), message
+                            replayed.apply(message["payload"]["data"]["documentUpdates"]["update"])
+        finally:
+            await engine.dispose()
