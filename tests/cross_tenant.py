@@ -106,6 +106,11 @@ CASES: list[Case] = [
         "revoke api key", "mutation($v: UUID!) { revokeApiKey(id: $v) { id } }", lambda v: {"v": v.api_key_id}
     ),
     Case(
+        "update api key",
+        'mutation($v: UUID!) { updateApiKey(id: $v, input: {scopes: ["rooms:read"]}) { id } }',
+        lambda v: {"v": v.api_key_id},
+    ),
+    Case(
         "rotate api key",
         "mutation($v: UUID!) { rotateApiKey(id: $v) { secret } }",
         lambda v: {"v": v.api_key_id},

@@ -10,7 +10,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from app.accounts.models import Invitation, Membership, MembershipRole, MembershipStatus
+from app.accounts.models import ApiKey, ApiKeyStatus, Invitation, Membership, MembershipRole, MembershipStatus
 from app.auth.policy import API_KEY_SCOPES
 from app.documents import awareness_codec
 from app.documents.awareness_codec import AwarenessState
@@ -105,6 +105,8 @@ async def test_foreign_credentials_never_see_or_touch_another_organization(  # t
             document = await session.get(Document, uuid.UUID(victim.extra["document_id"]))
             assert document is not None and document.last_seq == 0 and document.deleted_at is None
             assert document.name == "Secret plans"
+            key = await session.get(ApiKey, uuid.UUID(victim.api_key_id))
+            assert key is not None and key.status == ApiKeyStatus.ACTIVE and "rooms:write" in key.scopes
         owner_view = await GQL(http).raw("query($v: UUID) { organization(id: $v) { name } }", v=victim.org_id)
         assert owner_view["errors"][0]["extensions"]["code"] == "UNAUTHORIZED"  # anonymous sees nothing
 
