@@ -7,8 +7,9 @@ PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 ASSETS := app/graphql/static/graphiql/graphiql.min.js
 PYTEST_ARGS ?=
+FUZZ_ARGS ?=
 
-.PHONY: run test test-sqlite test-postgres setup assets lint schema clean
+.PHONY: run test test-sqlite test-postgres setup assets lint schema clean fuzz
 
 run: setup
 	$(VENV)/bin/syncforge serve
@@ -37,6 +38,11 @@ $(ASSETS): node_modules/.package-lock.json scripts/build-graphiql.mjs
 	npm run build
 
 assets: $(ASSETS)
+
+# The larger fuzz run of the whole API against a fresh server (tests/test_fuzz.py is the bounded one):
+# make fuzz FUZZ_ARGS="--examples 50 --seed 7"
+fuzz: setup
+	$(PY) bench/fuzz.py $(FUZZ_ARGS)
 
 lint: setup
 	$(VENV)/bin/ruff check .

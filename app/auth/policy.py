@@ -23,6 +23,7 @@ from app.auth.principal import (
     RoomAccess,
     SecretKeyClient,
 )
+from app.db.unit_of_work import reading_session
 from app.errors import Forbidden, NotFound, Unauthorized
 from app.rooms.models import RoomAccess as RoomVisibility
 
@@ -154,7 +155,7 @@ class Policy:
         if not isinstance(self.principal, Developer):
             return None
         if organization_id not in self._roles:
-            async with self._session_factory() as session:
+            async with reading_session(self._session_factory) as session:
                 role = (
                     await session.execute(
                         select(Membership.role).where(

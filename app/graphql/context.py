@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -15,7 +16,7 @@ from starlette.websockets import WebSocket
 from app.accounts.sessions import ClientInfo
 from app.auth.policy import Policy
 from app.auth.principal import Anonymous, Principal
-from app.db import UnitOfWork
+from app.db import UnitOfWork, reading_session
 from app.errors import BadRequest, DomainError
 from app.graphql.loaders import Loaders
 from app.graphql.ws.keepalive import KeepAlive
@@ -87,9 +88,10 @@ class Context:
     def websocket_or_none(self) -> WebSocket | None:
         return self.request if isinstance(self.request, WebSocket) else None
 
-    def session(self) -> AsyncSession:
-        """A short read session; use `async with`. Writes go through a UnitOfWork."""
-        return self.state.session_factory()
+    def session(self) -> AbstractAsyncContextManager[AsyncSession]:
+        """A session to read with; use `async with`. Inside a unit of work it is the unit's own
+        (no second pooled connection while one is held). Writes go through a UnitOfWork."""
+        return reading_session(self.state.session_factory)
 
     def unit_of_work(self) -> UnitOfWork:
         return self.state.unit_of_work()

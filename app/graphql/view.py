@@ -21,7 +21,7 @@ from app import input_guard
 from app.auth.authenticate import Credentials
 from app.errors import BadRequest, DomainError, ErrorCode
 from app.graphql.context import Context, client_ip, request_id_for
-from app.graphql.ws.handler import TransportHandler
+from app.graphql.ws.handler import TransportHandler, close_reason
 from app.graphql.ws.plans import PlanCache
 
 log = logging.getLogger("syncforge.graphql")
@@ -45,13 +45,15 @@ CLOSE_RATE_LIMITED = 4429
 
 class ReasonedWebSocketAdapter(ASGIWebSocketAdapter):
     """Closes a rejected connection with the reason our authentication gave, not just
-    'Forbidden'. (Messages are read by the handler itself, see app/graphql/ws/handler.py.)"""
+    'Forbidden', and every close with a reason the protocol can carry (a client's text quoted
+    back may hold a lone surrogate). (Messages are read by the handler itself, see
+    app/graphql/ws/handler.py.)"""
 
     async def close(self, code: int, reason: str) -> None:
         rejection = getattr(self.ws.state, "rejection", None)
         if code == CLOSE_FORBIDDEN and rejection is not None:
             code, reason = rejection
-        await super().close(code, reason)
+        await super().close(code, close_reason(reason))
 
 
 class GraphQLView(GraphQL[Context, None]):
@@ -152,8 +154,8 @@ class GraphQLView(GraphQL[Context, None]):
                 )
         except DomainError as error:
             code = CLOSE_RATE_LIMITED if error.code == ErrorCode.RATE_LIMITED else CLOSE_FORBIDDEN
-            # Close reasons are limited to 123 bytes by the WebSocket protocol.
-            websocket.state.rejection = (code, error.message[:120])
+            # (cut to the protocol's 123 bytes when the socket is closed)
+            websocket.state.rejection = (code, error.message)
             raise ConnectionRejectionError from None
 
     async def render_graphql_ide(self, request: Request) -> Response:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.db.unit_of_work import active_session
 from app.realtime.announced import MISSING, Announcements, TTLCache
 from app.realtime.hub import Hub
 from app.realtime.single_flight import SingleFlight
@@ -75,6 +76,13 @@ class RoomCache:
         found = self._rooms.get(room_id)
         if found is not MISSING:
             return found  # type: ignore[return-value]
+        session = active_session()
+        if session is not None:
+            # Inside a unit of work: read through its session, not a shared load that needs a
+            # connection of its own (see app/db/unit_of_work.py); not cached, since the unit may
+            # hold uncommitted changes of the room.
+            room = await session.get(Room, room_id)
+            return RoomSnapshot.of(room) if room is not None else None
         # One read for a burst of joins, which none of them cancels for the others by leaving.
         return await self._loads.run(room_id, lambda: self._load(room_id))
 

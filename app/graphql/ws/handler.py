@@ -32,6 +32,9 @@ from app.realtime.outbox import Outbox
 
 log = logging.getLogger(__name__)
 
+MESSAGE_TYPES = frozenset({"connection_init", "ping", "pong", "subscribe", "complete"})
+MAX_CLOSE_REASON_BYTES = 123  # the WebSocket protocol's limit
+
 
 class TransportHandler(BaseGraphQLTransportWSHandler[Context, None]):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -71,9 +74,8 @@ class TransportHandler(BaseGraphQLTransportWSHandler[Context, None]):
                 try:
                     data = input_guard.decode(text)
                 except BadRequest as error:
-                    # (a close reason holds at most 123 bytes)
                     await self.handle_invalid_message(
-                        f"WebSocket message must be valid JSON: {error.message}"[:120]
+                        f"WebSocket message must be valid JSON: {error.message}"
                     )
                     break
                 state.last_activity = time.time()
@@ -92,8 +94,11 @@ class TransportHandler(BaseGraphQLTransportWSHandler[Context, None]):
         if not isinstance(message, dict) or not isinstance(message.get("type"), str):
             await self.handle_invalid_message("Failed to parse message")
             return
+        if message["type"] not in MESSAGE_TYPES:
+            await self.handle_invalid_message(f"Unknown message type: {message['type']!r}")
+            return
         if "id" in message and not isinstance(message["id"], str):
-            await self.handle_invalid_message(f"Invalid {message['type'][:40]} message: id must be a string")
+            await self.handle_invalid_message(f"Invalid {message['type']} message: id must be a string")
             return
         await super().handle_message(message)
 
@@ -110,6 +115,7 @@ class TransportHandler(BaseGraphQLTransportWSHandler[Context, None]):
             not isinstance(op_id, str)
             or not isinstance(payload, dict)
             or not isinstance(payload.get("query"), str)
+            or not payload["query"].strip()
             or not isinstance(payload.get("variables"), dict | None)
             or not isinstance(payload.get("operationName"), str | None)
             or not isinstance(payload.get("extensions"), dict | None)
@@ -117,7 +123,7 @@ class TransportHandler(BaseGraphQLTransportWSHandler[Context, None]):
             await self.handle_invalid_message("Invalid subscribe message")
             return
         if op_id in self.operations or op_id in self.streams:
-            await self.websocket.close(code=4409, reason=f"Subscriber for {op_id[:60]} already exists")
+            await self.websocket.close(code=4409, reason=f"Subscriber for {op_id} already exists")
             return
         refusal = self._refusal(payload)
         if refusal is not None:
@@ -246,3 +252,10 @@ class TransportHandler(BaseGraphQLTransportWSHandler[Context, None]):
 
 def _formatted(error: DomainError, request_id: str) -> dict[str, Any]:
     return coded_error(GraphQLError(error.message, original_error=error), request_id).formatted
+
+
+def close_reason(text: str) -> str:
+    """`text` as a close reason: UTF-8 that can be encoded (a client's lone surrogate, quoted
+    back, is escaped) and cut to the protocol's 123 bytes."""
+    raw = text.encode("utf-8", "backslashreplace")[:MAX_CLOSE_REASON_BYTES]
+    return raw.decode("utf-8", "ignore")
