@@ -128,7 +128,7 @@ async def test_room_limits_and_access(live_server: LiveServer, session_factory) 
     from app.security.passwords import hash_password
 
     room = await setup_room(
-        live_server, session_factory, max_participants=1, password_hash=hash_password("open sesame")
+        live_server, session_factory, max_participants=1, password_hash=await hash_password("open sesame")
     )
     async with room.client("ada") as ada, room.client("bob") as bob:
         error = await error_of(ada, await ada.subscribe(PRESENCE, {"room": room.room_id}))

@@ -470,7 +470,7 @@ async def test_joining_rules(anon: GQL, session_factory) -> None:  # type: ignor
     member, stranger = await sign_up(anon), await sign_up(anon)
     org_id = uuid.UUID(await create_org(member))
     other_org = uuid.UUID(await create_org(stranger))
-    locked = factories.room_in(org_id, slug="team:locked", password_hash=hash_password("letmein"))
+    locked = factories.room_in(org_id, slug="team:locked", password_hash=await hash_password("letmein"))
     open_room = factories.room_in(org_id, slug="team:open")
     archived = factories.room_in(org_id, slug="team:old", status=RoomStatus.ARCHIVED)
     await factories.add(session_factory, locked, open_room, archived)

@@ -108,7 +108,7 @@ async def reset_password(session: AsyncSession, settings: Settings, token: str, 
     sessions.check_password_strength(settings, new_password, field="newPassword")
     row = await _spend(session, token, UserTokenPurpose.RESET_PASSWORD)
     user = await _user_of(session, row)
-    user.hashed_password = hash_password(new_password)
+    user.hashed_password = await hash_password(new_password)
     await sessions.revoke_all(session, user.id)
     await _invalidate_outstanding(session, user.id, UserTokenPurpose.RESET_PASSWORD)
     return user

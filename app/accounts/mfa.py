@@ -157,7 +157,7 @@ async def disable_with_proof(
     recovery code. Returns which second factor was used (for the audit log)."""
     if user.mfa_enabled_at is None:
         raise Conflict("MFA is not enabled")
-    if not verify_password(user.hashed_password, password):
+    if not await verify_password(user.hashed_password, password):
         raise ValidationFailed("wrong password", field="password")
     if await check_totp(session, keys, user, code):
         factor = "totp"

@@ -68,7 +68,7 @@ async def sign_up(
     check_password_strength(settings, password)
     if await find_user_by_email(session, email) is not None:
         raise Conflict("an account with this email already exists", field="email")
-    user = User(email=email, name=(name or "").strip() or None, hashed_password=hash_password(password))
+    user = User(email=email, name=(name or "").strip() or None, hashed_password=await hash_password(password))
     session.add(user)
     await session.flush()
     return user
@@ -115,13 +115,13 @@ async def log_in(
     """Raises Unauthorized (one message for unknown email and wrong password). Failed attempts
     are audited by the caller in its own transaction, since this one is rolled back."""
     user = await find_user_by_email(session, email.strip().lower())
-    if not verify_password(user.hashed_password if user else None, password) or user is None:
+    if not await verify_password(user.hashed_password if user else None, password) or user is None:
         raise Unauthorized("wrong email or password", reason="INVALID_CREDENTIALS")
     if user.status == UserStatus.SUSPENDED:
         raise Unauthorized("this account is suspended", reason="SUSPENDED")
     factor = await mfa.verify_second_factor(session, keys, user, totp_code, recovery_code)
     if user.hashed_password and needs_rehash(user.hashed_password):
-        user.hashed_password = hash_password(password)
+        user.hashed_password = await hash_password(password)
     audit.record(
         session,
         "auth.sign_in",
@@ -199,10 +199,10 @@ async def revoke_all(session: AsyncSession, user_id: uuid.UUID) -> None:
 async def change_password(
     session: AsyncSession, settings: Settings, user: User, *, current: str, new: str
 ) -> None:
-    if not verify_password(user.hashed_password, current):
+    if not await verify_password(user.hashed_password, current):
         raise ValidationFailed("current password is wrong", field="currentPassword")
     check_password_strength(settings, new, field="newPassword")
-    user.hashed_password = hash_password(new)
+    user.hashed_password = await hash_password(new)
     await revoke_all(session, user.id)
 
 

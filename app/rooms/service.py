@@ -6,7 +6,6 @@ name the GraphQL input field they concern (`field`), since that is what a client
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 import uuid
@@ -112,7 +111,7 @@ def validate_password(password: str) -> str:
 
 async def _hash(password: str) -> str:
     # argon2 costs tens of milliseconds of CPU: keep it off the event loop.
-    return await asyncio.to_thread(hash_password, validate_password(password))
+    return await hash_password(validate_password(password))
 
 
 async def get_room(session: AsyncSession, room_id: uuid.UUID) -> Room:
