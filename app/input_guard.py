@@ -106,8 +106,18 @@ def check(value: Any, field: str) -> None:
 def check_variables(variables: Any) -> None:
     """Check each variable of an operation; the error names the first bad one."""
     if isinstance(variables, dict):
+        for name in variables:
+            check(name, "variables")  # (a name that is not text cannot be quoted back)
         for name, value in variables.items():
             check(value, str(name))
+
+
+def check_request(variables: Any, operation_name: Any, extensions: Any) -> None:
+    """Everything of an operation request besides its document (whose literals the GraphQL
+    validation checks, see app/graphql/literals.py)."""
+    check_variables(variables)
+    check(operation_name, "operationName")
+    check(extensions, "extensions")
 
 
 def loads_checked(text: str | bytes, field: str) -> Any:

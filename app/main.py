@@ -44,7 +44,7 @@ from app.health import healthz, readyz
 from app.presence.event_feed import RoomEventFeed
 from app.presence.recorder import PresenceRecorder
 from app.presence.service import PresenceService
-from app.realtime.access_epoch import AccessEpoch
+from app.realtime.access_epoch import AccessEpoch, Rechecks
 from app.realtime.announced import Announcements
 from app.realtime.connection_limits import ConnectionLimits
 from app.realtime.credential_watch import CredentialWatch
@@ -141,14 +141,30 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False) -> 
                 still_active=partial(_active_documents, session_factory),
             )
             stack.push_async_callback(_bounded, "documents", documents.stop)
-            document_changes = Announcements(hub, "documents:changed", documents.changed)
-            await document_changes.start()
-            stack.push_async_callback(_bounded, "document_changes", document_changes.stop)
             awareness: Feeds[AwarenessFeed] = Feeds(
                 partial(_awareness_feed, hub, presence.process_id, settings.awareness_tick_s)
             )
             stack.push_async_callback(_bounded, "awareness", awareness.stop)
             access_epoch = AccessEpoch()
+            rechecks = Rechecks()
+            stack.push_async_callback(_bounded, "rechecks", rechecks.stop)
+
+            def document_changed(document_id: uuid.UUID | None) -> None:
+                """Trashed or restored: copies of those no longer active unload (their streams
+                end), memoized tickets are asked again, awareness streams are rechecked."""
+                access_epoch.bump()
+                documents.changed(document_id)
+                key = str(document_id) if document_id is not None else None
+                rechecks.spawn(
+                    stream
+                    for feed in awareness.all()
+                    if key is None or feed.document_id == key
+                    for stream in feed.audience.streams()
+                )
+
+            document_changes = Announcements(hub, "documents:changed", document_changed)
+            await document_changes.start()
+            stack.push_async_callback(_bounded, "document_changes", document_changes.stop)
             watch = RoomWatch(
                 rooms,
                 access_epoch,

@@ -116,6 +116,9 @@ class Settings(BaseSettings):
     ws_moves_per_s: float = 60.0
     ws_presence_updates_per_s: float = 20.0
     ws_broadcasts_per_s: float = 30.0
+    # Durable writes and relayed states: generous (a client sends each keystroke), but bounded.
+    ws_document_updates_per_s: float = 200.0
+    ws_awareness_updates_per_s: float = 60.0
 
     # --- Documents (Yjs) ---------------------------------------------------------------------
     # A document's stored state plus its uncompacted log may not grow past this (bytes).

@@ -1554,7 +1554,13 @@ def syncforge_env(workdir: Path, secret_key: str) -> dict[str, str]:
     env.update(
         DATABASE_URL=f"sqlite+aiosqlite:///{workdir / 'syncforge-bench.db'}",
         SYNCFORGE_SECRET_KEY=secret_key,
+        # The load is the point: no abuse limit may refuse it (keys get rateLimit 1,000,000).
         SYNCFORGE_IP_RATE_LIMIT="1000000/minute",
+        SYNCFORGE_WS_MOVES_PER_S="1e6",
+        SYNCFORGE_WS_PRESENCE_UPDATES_PER_S="1e6",
+        SYNCFORGE_WS_BROADCASTS_PER_S="1e6",
+        SYNCFORGE_WS_DOCUMENT_UPDATES_PER_S="1e6",
+        SYNCFORGE_WS_AWARENESS_UPDATES_PER_S="1e6",
         SYNCFORGE_LOG_LEVEL="warning",
         SYNCFORGE_PUBLIC_URL=f"http://{HOST}",
     )

@@ -316,3 +316,35 @@ async def test_a_developer_may_not_sign_up_with_text_the_database_cannot_store(l
             p=PASSWORD,
         )
         assert ok["logIn"]["accessToken"]
+
+
+async def test_operation_names_variable_names_and_credentials_are_checked_too(
+    live_server, session_factory
+) -> None:  # type: ignore[no-untyped-def]
+    room = await setup_room(live_server, session_factory)
+    async with httpx.AsyncClient(base_url=live_server.url) as http:
+        for body in (
+            {"query": "query A { health { ok } }", "operationName": "\ud800"},
+            {"query": "{ health { ok } }", "variables": {"\ud800": 1}},
+        ):
+            error = _refusal(await _post(http, json.dumps(body).encode()))
+            assert error["extensions"]["code"] == "VALIDATION_ERROR", error
+    async with room.client("eve") as ws:
+        op = await ws.subscribe("query A { health { ok } }")
+        await ws.send(
+            {
+                "id": "named",
+                "type": "subscribe",
+                "payload": {"query": "query A { health { ok } }", "operationName": "B"},
+            }
+        )
+        assert (await error_of(ws, "named"))["extensions"]["code"] == "BAD_REQUEST"
+        assert (await next_of(ws, op))["health"]["ok"] is True
+    async with connect(live_server.ws_url, subprotocols=[PROTOCOL]) as connection:  # type: ignore[list-item]
+        client = GraphQLWSClient(connection)
+        await client.send(
+            {"type": "connection_init", "payload": {"apiKey": room.publishable[:-1] + "\ud800"}}
+        )
+        with pytest.raises(ConnectionClosed) as closed:
+            await client.receive(timeout=10)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 4403

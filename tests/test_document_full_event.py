@@ -37,3 +37,18 @@ def _text(update: str) -> str:
     client = YClient()
     client.apply(update)
     return str(client)
+
+
+async def test_a_failed_group_commit_rebuilds_the_replica_once(app, session_factory) -> None:  # type: ignore[no-untyped-def]
+    """Every append of a failed batch asks for a rebuild; those whose update went into a doc that
+    was rebuilt since have nothing left to drop."""
+    organization = factories.organization()
+    room = factories.room(organization)
+    document = Document(room_id=room.id, name="Doc")
+    await factories.add(session_factory, organization, room, document)
+    async with app.state.syncforge.documents.use(str(document.id)) as replica:
+        generations = [replica.validate(unb64(YClient().append(f"unstored {i}"))) for i in range(5)]
+        for generation in generations:
+            await replica.reload(generation)
+        assert replica.generation == generations[0] + 1
+        assert replica.update_for(None) == YClient().doc.get_update()  # empty again

@@ -4,20 +4,30 @@ mutations is in tests/test_cross_tenant.py)."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import httpx
 import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from app.accounts.models import Membership, MembershipRole, MembershipStatus
+from app.accounts.models import ApiKeyType, Membership, MembershipRole, MembershipStatus
+from app.auth.key_cache import KeySnapshot
+from app.auth.principal import PublishableKeyClient
+from app.documents import awareness_codec
+from app.documents.awareness_codec import AwarenessState
 from app.documents.models import Document
+from app.realtime.access_epoch import AccessEpoch
+from app.realtime.credential_watch import CredentialWatch
+from app.realtime.room_access import memoized
 from app.settings import Settings
 from tests import factories
 from tests.backends import IS_POSTGRES
-from tests.documents import APPLY, UPDATES, YClient, apply_http
+from tests.documents import APPLY, UPDATES, YClient, apply_http, b64, create_document
 from tests.gql import GQL, create_key, create_org, sign_up
 from tests.gqlws import PROTOCOL, GraphQLWSClient, graphql_ws
 from tests.processes import processes
@@ -155,3 +165,88 @@ async def test_removing_a_member_reaches_their_sockets_on_every_process(  # type
                 assert (await error_of(ws, cursors))["extensions"]["code"] == "NOT_FOUND"
                 refused = await run(ws, MOVE, room=str(room.id), x=2.0, y=2.0)
                 assert refused["errors"][0]["extensions"]["code"] == "NOT_FOUND"
+
+
+async def test_a_trashed_documents_awareness_ends_and_is_refused(live_server, session_factory) -> None:  # type: ignore[no-untyped-def]
+    room = await setup_room(live_server, session_factory)
+    document_id = await create_document(room)
+    awareness = "mutation($d: UUID!, $u: String!) { updateAwareness(documentId: $d, update: $u) }"
+    state = b64(awareness_codec.encode([AwarenessState(client_id=9, clock=1, state='{"n":1}')]))
+    async with room.client("eve") as eve:
+        stream = await eve.subscribe(
+            "subscription($d: UUID!) { documentAwareness(documentId: $d) { full } }", {"d": document_id}
+        )
+        assert not (await run(eve, awareness, d=document_id, u=state)).get("errors")
+        await room.backend.data("mutation($d: UUID!) { trashDocument(id: $d) { id } }", d=document_id)
+        assert (await error_of(eve, stream))["extensions"]["code"] == "NOT_FOUND"
+        again = b64(awareness_codec.encode([AwarenessState(client_id=9, clock=2, state='{"n":2}')]))
+        refused = await run(eve, awareness, d=document_id, u=again)
+        assert refused["errors"][0]["extensions"]["code"] == "NOT_FOUND"
+
+
+def _ticket(room: str) -> SimpleNamespace:
+    return SimpleNamespace(room_id=room)
+
+
+async def test_a_rooms_change_asks_again_only_for_that_room() -> None:
+    epochs = AccessEpoch()
+    context = SimpleNamespace(state=SimpleNamespace(access_epoch=epochs), room_tickets={})
+    asked: list[str] = []
+
+    async def ask(room: str) -> SimpleNamespace:
+        asked.append(room)
+        return _ticket(room)
+
+    for room in ("a", "b", "a", "b"):
+        await memoized(context, room, lambda room=room: ask(room))  # type: ignore[misc]
+    assert asked == ["a", "b"]
+    epochs.bump_room("a")
+    for room in ("a", "b"):
+        await memoized(context, room, lambda room=room: ask(room))  # type: ignore[misc]
+    assert asked == ["a", "b", "a"]
+    epochs.bump()  # a member's or a key's change: every room
+    for room in ("a", "b"):
+        await memoized(context, room, lambda room=room: ask(room))  # type: ignore[misc]
+    assert asked == ["a", "b", "a", "a", "b"]
+
+    # A check that a change of its room overtook is not kept.
+    async def slow(room: str) -> SimpleNamespace:
+        asked.append(room)
+        epochs.bump_room(room)  # the room changes while it is being checked
+        return _ticket(room)
+
+    epochs.bump()
+    await memoized(context, "a", lambda: slow("a"))
+    await memoized(context, "a", lambda: ask("a"))
+    assert asked[-2:] == ["a", "a"]
+
+
+async def test_the_last_read_of_a_changed_key_decides_even_when_an_older_one_returns_later() -> None:
+    key_id = uuid.uuid4()
+    reads: list[asyncio.Future[dict[uuid.UUID, Any]]] = []
+
+    async def current_keys(_ids: Any) -> dict[uuid.UUID, Any]:
+        future: asyncio.Future[dict[uuid.UUID, Any]] = asyncio.get_running_loop().create_future()
+        reads.append(future)
+        return await future
+
+    def key(scopes: tuple[str, ...]) -> KeySnapshot:
+        return KeySnapshot(key_id, uuid.uuid4(), ApiKeyType.PUBLISHABLE, scopes, (), 1000, None)
+
+    watch = CredentialWatch(current_keys, AccessEpoch())
+    principal = PublishableKeyClient(uuid.uuid4(), key_id, frozenset({"rooms:read"}), rate_limit=1000)
+    context = SimpleNamespace(principal=principal, streams={})
+
+    async def close(code: int, reason: str) -> None:
+        raise AssertionError("not closed")
+
+    watch.watch(context, close)
+    watch.key_changed(key_id)  # widened...
+    watch.key_changed(key_id)  # ...then narrowed again
+    await asyncio.sleep(0)
+    reads[1].set_result({key_id: key(("rooms:read",))})
+    await asyncio.sleep(0.01)
+    reads[0].set_result({key_id: key(("rooms:read", "documents:read"))})  # the older read, last
+    await asyncio.sleep(0.01)
+    assert context.principal.scopes == {"rooms:read"}
+    await watch.stop()

@@ -31,6 +31,8 @@ NO_RATE_LIMITS: dict[str, Any] = {
     "ws_broadcasts_per_s": 1e6,
     "ws_presence_updates_per_s": 1e6,
     "ws_moves_per_s": 1e6,
+    "ws_document_updates_per_s": 1e6,
+    "ws_awareness_updates_per_s": 1e6,
 }
 OUTBOX_BYTES = 64 << 10  # the document below is several times this
 DOCUMENT_CHUNKS, CHUNK_CHARS = 6, 50_000

@@ -13,6 +13,7 @@ import pytest
 
 from app.settings import Settings
 from tests.backends import IS_POSTGRES
+from tests.documents import APPLY, SYNC, YClient, create_document
 from tests.gql import GQL, create_key, end_user_token
 from tests.gqlws import GraphQLWSClient, graphql_ws
 from tests.processes import private_redis, processes
@@ -128,3 +129,19 @@ async def test_while_redis_is_down_moves_say_so_and_broadcasts_are_refused(  # t
                 assert not (await run(ws, BROADCAST, room=room.room_id, type="ping", payload={})).get(
                     "errors"
                 )
+
+
+async def test_document_updates_have_a_per_connection_limit(live_server_with, session_factory) -> None:  # type: ignore[no-untyped-def]
+    server = await live_server_with(ws_document_updates_per_s=5.0)  # a burst of 10
+    room = await setup_room(server, session_factory)
+    document_id = await create_document(room)
+    writer = YClient()
+    async with room.client("flood") as flood:
+        calls = [{"id": document_id, "update": writer.append(f"<{i}>")} for i in range(40)]
+        outcomes = await _pipeline(flood, APPLY, calls)
+    allowed = [i for i, errors in enumerate(outcomes) if not errors]
+    assert 10 <= len(allowed) < 40 and _codes(outcomes) == {"RATE_LIMITED"}
+    assert next(e[0] for e in outcomes if e)["extensions"]["limit"] == "document updates:connection"
+    # Nothing refused was stored: the document holds exactly what was acknowledged.
+    stored = (await room.backend.data(SYNC, id=document_id))["documentSync"]
+    assert stored["seq"] == len(allowed)

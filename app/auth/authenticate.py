@@ -26,6 +26,7 @@ from app.auth.rate_limit import RateLimits
 from app.auth.usage import UsageRecorder
 from app.db.types import utcnow
 from app.errors import Forbidden, Unauthorized
+from app.input_guard import problem
 from app.security import jwt
 from app.security.keys import Keys
 from app.security.tokens import hash_token
@@ -57,6 +58,9 @@ class Authenticator:
     async def authenticate(self, credentials: Credentials) -> Principal:
         await self._rate_limits.hit_ip(credentials.ip)
         bearer, key = credentials.bearer, credentials.api_key
+        if any(value is not None and problem(value) for value in (bearer, key, credentials.origin)):
+            # (a lone surrogate cannot even be hashed to be looked up: no credential holds one)
+            raise Unauthorized("invalid credentials")
         if key is None and bearer is not None and api_keys.parse(bearer) is not None:
             key, bearer = bearer, None
         if key is not None:

@@ -15,7 +15,7 @@ from app.auth.policy import Action
 from app.cursors.feed import CursorState
 from app.errors import BadRequest, ValidationFailed
 from app.graphql.context import Context, Info
-from app.graphql.ws.fast import FastMutation, FastSubscription
+from app.graphql.ws.fast import FastMutation, FastSubscription, unserved
 from app.graphql.ws.stream import FastStream
 from app.presence.identity import presence_identity
 from app.realtime.room_access import RoomTicket, room_ticket
@@ -134,5 +134,5 @@ class CursorsSubscription:
         "whole state (`full`)."
     )
     async def cursors(self, info: Info, room_id: uuid.UUID) -> AsyncGenerator[CursorBatch, None]:
-        raise BadRequest(ONLY_OVER_WEBSOCKET)
+        raise unserved(info.context, ONLY_OVER_WEBSOCKET)
         yield  # an async generator, for the schema  # pragma: no cover

@@ -14,7 +14,7 @@ from app.documents.access import DocumentTicket, document_ticket
 from app.documents.awareness import AwarenessFeed
 from app.errors import BadRequest
 from app.graphql.context import Context, Info
-from app.graphql.ws.fast import FastMutation, FastSubscription
+from app.graphql.ws.fast import FastMutation, FastSubscription, unserved
 from app.graphql.ws.stream import FastStream
 from app.realtime.feeds import Feeds
 
@@ -50,6 +50,7 @@ async def update_awareness(context: Context, document_id: uuid.UUID, update: str
     raw = yjs.decode_base64(update, field="update", max_bytes=MAX_UPDATE_BYTES)
     # Memoized per connection: refused as soon as the right to read the document is taken away.
     await authorize_awareness(context, {"documentId": document_id})
+    context.spend("awareness updates")
     held = context.awareness_documents
     key = str(document_id)
     feed = context.state.awareness.get(key) if key in held else None
@@ -127,5 +128,5 @@ class AwarenessSubscription:
     async def document_awareness(
         self, info: Info, document_id: uuid.UUID
     ) -> AsyncGenerator[AwarenessUpdateType, None]:
-        raise BadRequest(ONLY_OVER_WEBSOCKET)
+        raise unserved(info.context, ONLY_OVER_WEBSOCKET)
         yield  # an async generator, for the schema  # pragma: no cover

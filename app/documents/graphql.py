@@ -17,10 +17,10 @@ from app.documents import service, sync, yjs
 from app.documents.content import RootName, SharedTypeKind, rendered
 from app.documents.models import Document
 from app.documents.models import DocumentType as DocumentKind
-from app.errors import BadRequest, NotFound, ValidationFailed
+from app.errors import NotFound, ValidationFailed
 from app.graphql.context import Context, Info
 from app.graphql.pagination import Connection
-from app.graphql.ws.fast import FastMutation, FastSubscription
+from app.graphql.ws.fast import FastMutation, FastSubscription, unserved
 from app.realtime.room_access import load_room
 
 DocumentKindEnum = strawberry.enum(DocumentKind, name="DocumentKind")
@@ -264,7 +264,7 @@ class DocumentsSubscription:
     async def document_updates(
         self, info: Info, document_id: uuid.UUID, since: int | None = None
     ) -> AsyncGenerator[DocumentUpdateType, None]:
-        raise BadRequest(ONLY_OVER_WEBSOCKET)
+        raise unserved(info.context, ONLY_OVER_WEBSOCKET)
         yield  # an async generator, for the schema  # pragma: no cover
 
 

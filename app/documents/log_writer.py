@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 import uuid
 from collections import deque
 from dataclasses import dataclass, field
@@ -68,11 +69,14 @@ _SQL = {
 }
 
 
-_CONNECTION_LOST = (OSError, TimeoutError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError)
+# A row the database (or its driver) refuses: only that append is at fault, the others are
+# written without it. Anything else (a lock or statement timeout, a server shutting down) would
+# fail each retry as slowly, so the whole batch fails at once.
+_ROW_REFUSED = (UnicodeError, asyncpg.DataError, sqlite3.DataError)
 
 
-def _connection_lost(error: Exception) -> bool:
-    return isinstance(error, _CONNECTION_LOST)
+def _row_refused(error: Exception) -> bool:
+    return isinstance(error, _ROW_REFUSED)
 
 
 @dataclass
@@ -139,7 +143,7 @@ class LogWriter:
             return await self._write(batch)
         except Exception as error:
             await self._drop_connection()
-            if len(batch) == 1 or _connection_lost(error):
+            if len(batch) == 1 or not _row_refused(error):
                 # (a lost connection may have committed the batch: retrying could store it twice)
                 return [(item, error) for item in batch]
         log.info("a group commit of %d appends failed; writing them one by one", len(batch))

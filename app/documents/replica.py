@@ -186,12 +186,16 @@ class DocumentReplica:
         self._volatile = max(self._volatile, self.seq) + 1
         return self._volatile
 
-    async def reload(self) -> None:
+    async def reload(self, generation: int | None = None) -> None:
         """After a failed append: rebuild the doc from the database, without the update that was
         applied but never stored, and without any acknowledged one going missing (see _rebuild).
         Meanwhile hub messages wait, and updates validated in the old doc get a stale
-        generation, so their echoes are applied to the new one."""
+        generation, so their echoes are applied to the new one. `generation`: that of the doc the
+        unstored update went into; if it was rebuilt since, it is gone already (a failed group
+        commit of N appends rebuilds once, not N times)."""
         async with self._rebuilding:
+            if generation is not None and generation != self.generation:
+                return
             self.loaded = False
             try:
                 await self._rebuild()

@@ -23,7 +23,9 @@ from app.documents.replicas import Replicas
 from app.errors import DocumentUnavailable, Forbidden, NotFound
 from app.graphql.context import Context
 from app.graphql.ws.stream import FastStream
+from app.realtime.single_flight import join, spawn
 from app.rooms.models import RoomStatus
+from app.state import AppState
 
 MAX_ORIGIN_CHARS = 100
 
@@ -68,6 +70,7 @@ async def apply_update(
     context: Context, document_id: uuid.UUID, update: str, origin: str | None
 ) -> UpdateAck:
     ticket = await document_ticket(context, document_id, Action.DOCUMENTS_WRITE)
+    context.spend("document updates")
     max_bytes = context.state.settings.document_update_max_bytes
     data = yjs.decode_base64(update, field="update", max_bytes=max_bytes)
     return await append(context, ticket, data, update, origin)
@@ -83,11 +86,26 @@ async def append(
     room = await state.rooms.get(ticket.room_id)
     if room is None or room.status != RoomStatus.ACTIVE:
         raise Forbidden("this room is not active", reason="ARCHIVED") if room else NotFound("document")
-    settings = state.settings
     if origin is not None and len(origin) > MAX_ORIGIN_CHARS:
         origin = origin[:MAX_ORIGIN_CHARS]
     principal = context.principal
     sender = context.connection_id if context.websocket_or_none is not None else None
+    modified_by = principal.user_id if isinstance(principal, Developer) else None
+    # In a task of its own: a caller cancelled meanwhile (its socket closed) never leaves an
+    # update stored but unpublished, or applied to the replica but neither stored nor dropped.
+    return await join(spawn(lambda: _append(state, ticket, data, encoded, origin, sender, modified_by)))
+
+
+async def _append(
+    state: AppState,
+    ticket: DocumentTicket,
+    data: bytes,
+    encoded: str,
+    origin: str | None,
+    sender: str | None,
+    modified_by: uuid.UUID | None,
+) -> UpdateAck:
+    settings = state.settings
     document_id = uuid.UUID(ticket.document_id)
     async with state.documents.use(ticket.document_id) as replica:
         generation = replica.validate(data)  # malformed: VALIDATION_ERROR, and nothing was stored
@@ -100,11 +118,11 @@ async def append(
                     document_id,
                     data,
                     origin=origin,
-                    modified_by_id=principal.user_id if isinstance(principal, Developer) else None,
+                    modified_by_id=modified_by,
                     max_document_bytes=settings.document_max_bytes,
                 )
             except Exception:
-                await _drop_unstored(state.documents, replica)
+                await _drop_unstored(state.documents, replica, generation)
                 raise
             replica.applied_here(seq, generation)
         event = DocumentUpdateEvent(ticket.document_id, seq, encoded, origin, False, sender)
@@ -114,19 +132,19 @@ async def append(
     return UpdateAck(document_id=ticket.document_id, seq=seq)
 
 
-async def _drop_unstored(replicas: Replicas, replica: DocumentReplica) -> None:
+async def _drop_unstored(replicas: Replicas, replica: DocumentReplica, generation: int) -> None:
     """The replica holds an update that was never stored: rebuild it from the database. If even
     that fails (the database is down), unload it, so nothing serves it: its subscribers are told
     to resubscribe (with `since`) and the next user loads it afresh."""
     try:
-        await replica.reload()
+        await replica.reload(generation)
     except Exception:
         log.warning(
             "document %s: reloading after a failed append failed; unloaded", replica.id, exc_info=True
         )
-        replicas.evict(
-            replica.id, DocumentUnavailable("this document is reloading: resubscribe with `since`")
-        )
+        if replicas.get(replica.id) is replica:  # (not a fresh copy loaded since)
+            unavailable = DocumentUnavailable("this document is reloading: resubscribe with `since`")
+            replicas.evict(replica.id, unavailable)
 
 
 async def current_state(context: Context, ticket: DocumentTicket) -> tuple[bytes, int]:

@@ -7,13 +7,16 @@ from collections.abc import Iterator
 from typing import Any
 
 from graphql import GraphQLError
+from strawberry.exceptions import MissingQueryError
 from strawberry.extensions import SchemaExtension
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 
 from app.errors import DomainError, ErrorCode
 
 log = logging.getLogger("syncforge.graphql")
 
 INTERNAL_MESSAGE = "Internal server error"
+REQUEST_ERRORS = (MissingQueryError, CannotGetOperationTypeError, InvalidOperationTypeError)
 TOO_DEEP_MESSAGE = "the operation is nested too deeply (fragments or values)"
 
 
@@ -38,6 +41,9 @@ def coded_error(error: GraphQLError, request_id: str) -> GraphQLError:
     elif original is None or isinstance(original, GraphQLError):
         # Raised by graphql-core itself: the document, a variable or an argument is wrong.
         extensions["code"] = _request_error_code(message)
+    elif isinstance(original, REQUEST_ERRORS):
+        # The request names no operation it holds, none at all, or a kind this transport refuses.
+        extensions["code"] = ErrorCode.BAD_REQUEST.value
     elif isinstance(original, RecursionError) and not error.path:
         # Parsing or validating a document nested past the interpreter's stack (a long chain of
         # fragments, deeply nested literals): the document is at fault, not the server.

@@ -98,8 +98,7 @@ class GraphQLView(GraphQL[Context, None]):
     async def parse_http_body(self, request: Any) -> GraphQLRequestData | list[GraphQLRequestData]:
         parsed = await super().parse_http_body(request)
         for data in parsed if isinstance(parsed, list) else [parsed]:
-            input_guard.check_variables(data.variables)
-            input_guard.check(data.extensions, "extensions")
+            input_guard.check_request(data.variables, data.operation_name, data.extensions)
         return parsed
 
     async def get_context(self, request: Request | WebSocket, response: Any = None) -> Context:

@@ -19,9 +19,9 @@ import strawberry
 from strawberry.scalars import JSON
 
 from app.auth.policy import Action
-from app.errors import BadRequest, SubscriberLagging, Unavailable, ValidationFailed
+from app.errors import SubscriberLagging, Unavailable, ValidationFailed
 from app.graphql.context import Context, Info
-from app.graphql.ws.fast import FastMutation, FastSubscription
+from app.graphql.ws.fast import FastMutation, FastSubscription, unserved
 from app.graphql.ws.stream import FastStream
 from app.presence.event_feed import RoomEventData, RoomEventFeed, channel
 from app.presence.identity import presence_identity
@@ -110,7 +110,7 @@ class BroadcastMutation:
 class BroadcastSubscription:
     @strawberry.subscription(description="Events others broadcast in the room (not your own).")
     async def room_events(self, info: Info, room_id: uuid.UUID) -> AsyncGenerator[RoomEvent, None]:
-        raise BadRequest(ONLY_OVER_WEBSOCKET)
+        raise unserved(info.context, ONLY_OVER_WEBSOCKET)
         yield  # an async generator, for the schema  # pragma: no cover
 
 

@@ -22,7 +22,7 @@ from app.auth.policy import Action
 from app.auth.principal import Developer, EndUserClient
 from app.errors import BadRequest, RoomFull, ValidationFailed
 from app.graphql.context import Context, Info
-from app.graphql.ws.fast import FastMutation, FastSubscription
+from app.graphql.ws.fast import FastMutation, FastSubscription, unserved
 from app.graphql.ws.stream import FastStream
 from app.presence.feed import PresenceFeed
 from app.presence.identity import presence_identity
@@ -236,7 +236,7 @@ class PresenceSubscription:
         password: str | None = None,
         others: Annotated[bool, strawberry.argument(description="Leave yourself out of events.")] = False,
     ) -> AsyncGenerator[PresenceEvent, None]:
-        raise BadRequest(ONLY_OVER_WEBSOCKET)
+        raise unserved(info.context, ONLY_OVER_WEBSOCKET)
         yield  # an async generator, for the schema  # pragma: no cover
 
 

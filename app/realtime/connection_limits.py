@@ -1,7 +1,8 @@
 """Per-connection limits on what one socket pushes into a room.
 
-Cursor moves, presence updates and broadcast events fan out to every member of a room, so one
-client sending as fast as it can must not flood them. Each kind has a token bucket per
+Cursor moves, presence updates, broadcast events, document and awareness updates fan out to every
+member of a room (document updates are also durable writes), so one client sending as fast as it
+can must not flood them. Each kind has a token bucket per
 connection: a sustained rate, plus a burst of BURST_S seconds' worth on top (clients throttle to
 the room's tick; a burst after a reconnect is normal). Buckets live in memory, on the connection:
 this costs no round trip, and a connection only ever talks to one process.
@@ -48,6 +49,8 @@ class ConnectionLimits:
             "moves": Rate(settings.ws_moves_per_s),
             "presence updates": Rate(settings.ws_presence_updates_per_s),
             "broadcasts": Rate(settings.ws_broadcasts_per_s),
+            "document updates": Rate(settings.ws_document_updates_per_s),
+            "awareness updates": Rate(settings.ws_awareness_updates_per_s),
         }
 
     def take(self, kind: str) -> None:

@@ -61,6 +61,9 @@ class CredentialWatch:
         self._by_key: dict[uuid.UUID, set[Watched]] = {}
         self._by_user: dict[uuid.UUID, set[Watched]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        # Per key, how many rechecks were started: a read that a later one overtook is not
+        # applied (a key widened then narrowed must end narrowed, whichever read returns last).
+        self._rechecks: dict[uuid.UUID, int] = {}
 
     def watch(self, context: Any, close: Close, origin: str | None = None) -> Watched:
         watched = Watched(context, close, origin)
@@ -72,6 +75,7 @@ class CredentialWatch:
         return watched
 
     def forget(self, watched: Watched) -> None:
+        """The connection ended (or is being closed)."""
         if watched.timer is not None:
             watched.timer.cancel()
             watched.timer = None
@@ -87,7 +91,10 @@ class CredentialWatch:
         """A key was revoked, rotated or changed, or (None) announcements may have been lost."""
         key_ids = list(self._by_key) if key_id is None else [key_id] if key_id in self._by_key else []
         if key_ids:
-            self._spawn(self._recheck_keys(key_ids))
+            started = {}
+            for key in key_ids:
+                started[key] = self._rechecks[key] = self._rechecks.get(key, 0) + 1
+            self._spawn(self._recheck_keys(started))
 
     def member_changed(self, user_id: uuid.UUID | None) -> None:
         """A developer's membership changed (None: announcements may have been lost): memoized
@@ -98,14 +105,18 @@ class CredentialWatch:
         if watched:
             self._spawn(recheck_streams(s for w in watched for s in list(w.context.streams.values())))
 
-    async def _recheck_keys(self, key_ids: list[uuid.UUID]) -> None:
+    async def _recheck_keys(self, started: dict[uuid.UUID, int]) -> None:
         try:
-            current = await self._current_keys(key_ids)
+            current = await self._current_keys(list(started))
         except Exception:
-            log.warning("rechecking %d API keys failed", len(key_ids), exc_info=True)
+            log.warning("rechecking %d API keys failed", len(started), exc_info=True)
             return
         changed: list[Watched] = []
-        for key_id in key_ids:
+        for key_id, number in started.items():
+            if self._rechecks.get(key_id) != number:
+                continue  # a later recheck of this key read after this one: it decides
+            if key_id not in self._by_key:
+                self._rechecks.pop(key_id, None)
             snapshot = current.get(key_id)
             for watched in list(self._by_key.get(key_id, ())):
                 if snapshot is None:

@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 from app.auth.policy import Action
 from app.errors import Forbidden, NotFound
 from app.graphql.context import Context
+from app.realtime.access_epoch import AccessEpoch
 from app.rooms.cache import RoomSnapshot
 from app.rooms.models import RoomStatus
 
@@ -40,37 +41,49 @@ async def room_ticket(context: Context, room_id: uuid.UUID, action: Action) -> R
 
 
 class _Memo:
-    """One memoized answer (or the check still running), and the access epoch it was asked in."""
+    """One memoized answer (or the check still running), and the access epochs it holds for:
+    the process's, and its room's (`room_epoch` -1: a room changed while it was checked)."""
 
-    __slots__ = ("answer", "epoch")
+    __slots__ = ("answer", "epoch", "room", "room_epoch")
 
     def __init__(self, epoch: int, answer: Any) -> None:
         self.epoch = epoch
         self.answer = answer
+        self.room: str | None = None
+        self.room_epoch = 0
+
+    def holds(self, epochs: AccessEpoch) -> bool:
+        if self.epoch != epochs.value:
+            return False
+        return self.room is None or self.room_epoch == epochs.rooms.get(self.room, 0)
 
 
 async def memoized(context: Context, key: Hashable, check: Callable[[], Awaitable[T]]) -> T:
-    """The answer of `check` for this connection, asked once per access epoch (a change of
-    rights anywhere makes it ask again, see app/realtime/access_epoch.py). Calls that arrive
-    while the first check runs wait for it and resume in arrival order, so a burst of cursor
-    moves is applied in the order it was sent. A refusal is not remembered."""
-    epoch = context.state.access_epoch.value
+    """The answer of `check` for this connection, asked once as long as no right it depends on
+    changes (a change anywhere makes it ask again, see app/realtime/access_epoch.py). Calls that
+    arrive while the first check runs wait for it and resume in arrival order, so a burst of
+    cursor moves is applied in the order it was sent. A refusal is not remembered."""
+    epochs = context.state.access_epoch
     memo = context.room_tickets.get(key)
-    if memo is not None and memo.epoch == epoch:
+    if memo is not None and memo.holds(epochs):
         if not isinstance(memo.answer, asyncio.Future):
             return memo.answer  # type: ignore[no-any-return]
         pending = memo.answer
     else:
         pending = asyncio.ensure_future(check())
-        memo = context.room_tickets[key] = _Memo(epoch, pending)
+        memo = context.room_tickets[key] = _Memo(epochs.value, pending)
+        memo.room_epoch = epochs.room_changes  # (until answered: the room changes seen so far)
     try:
         answer: T = await asyncio.shield(pending)
     except Exception:
         if context.room_tickets.get(key) is memo:
             del context.room_tickets[key]
         raise
-    if context.room_tickets.get(key) is memo:
-        memo.answer = answer  # the answer itself, not the finished task; still of its epoch
+    if context.room_tickets.get(key) is memo and isinstance(memo.answer, asyncio.Future):
+        room = str(answer.room_id)  # type: ignore[attr-defined]  (every ticket names its room)
+        changed_meanwhile = memo.room_epoch != epochs.room_changes
+        memo.answer, memo.room = answer, room  # the answer itself, not the finished task
+        memo.room_epoch = -1 if changed_meanwhile else epochs.rooms.get(room, 0)
     return answer
 
 

@@ -48,7 +48,10 @@ class RoomWatch:
         return [stream for streams_of in self._streams_of for stream in streams_of(key)]
 
     def _changed(self, room_id: uuid.UUID | None) -> None:
-        self._epoch.bump()
+        if room_id is None:
+            self._epoch.bump()
+        else:
+            self._epoch.bump_room(str(room_id))
         rooms = [room_id] if room_id is not None else [uuid.UUID(r) for r in set(self._live_rooms())]
         for room in rooms:
             if self._streams(room):

@@ -14,9 +14,15 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from app.errors import BadRequest
+
 if TYPE_CHECKING:
     from app.graphql.context import Context
     from app.graphql.ws.stream import FastStream
+
+# Hot operations are one root field with a small selection: the largest a client sends (presence
+# with its users, joins, leaves and updates) is ~0.5 KiB. Larger documents are not planned.
+MAX_PLAN_QUERY_BYTES = 8 << 10
 
 
 @dataclass(frozen=True)
@@ -58,3 +64,15 @@ class FastFields:
             mutations={f.field: f for f in fields if isinstance(f, FastMutation)},
             subscriptions={f.field: f for f in fields if isinstance(f, FastSubscription)},
         )
+
+
+def unserved(context: Context, over_http: str) -> Exception:
+    """What the schema's stand-in resolver of a hot subscription raises: hot subscriptions are
+    only served by the WebSocket handler, from a planned document (see plans.py)."""
+    if context.websocket_or_none is None:
+        return BadRequest(over_http)
+    return BadRequest(
+        "this subscription is served from a document with this one root field (no @skip or"
+        f" @include on it) of at most {MAX_PLAN_QUERY_BYTES} bytes",
+        reason="NOT_PLANNED",
+    )

@@ -154,8 +154,9 @@ class TransportHandler(BaseGraphQLTransportWSHandler[Context, None]):
     def _refusal(self, payload: dict[str, Any]) -> dict[str, Any] | None:
         """A coded error refusing the operation before it runs (its input), or None."""
         try:
-            input_guard.check_variables(payload.get("variables"))
-            input_guard.check(payload.get("extensions"), "extensions")
+            input_guard.check_request(
+                payload.get("variables"), payload.get("operationName"), payload.get("extensions")
+            )
         except DomainError as error:
             return _formatted(error, self.context.request_id)
         return None

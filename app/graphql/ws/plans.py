@@ -43,7 +43,7 @@ from strawberry.extensions import MaxAliasesLimiter, QueryDepthLimiter
 
 from app.graphql.byte_lru import ByteLRU
 from app.graphql.literals import validate
-from app.graphql.ws.fast import FastFields, FastMutation, FastSubscription
+from app.graphql.ws.fast import MAX_PLAN_QUERY_BYTES, FastFields, FastMutation, FastSubscription
 from app.graphql.ws.selection import (
     Compiler,
     NotCompilable,
@@ -54,9 +54,6 @@ from app.graphql.ws.selection import (
 )
 from app.settings import Settings
 
-# Hot operations are one root field with a small selection: the largest a client sends (presence
-# with its users, joins, leaves and updates) is ~0.5 KiB. Larger documents are left to Strawberry.
-MAX_PLAN_QUERY_BYTES = 8 << 10
 # What a plan keeps, estimated from its text (measured with tracemalloc: ~15 KB for a 56-byte
 # cursor move, ~73 KB for the 457-byte presence subscription); a non-hot answer keeps its text.
 PLAN_BASE_BYTES = 16 << 10
