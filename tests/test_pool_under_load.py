@@ -11,6 +11,7 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
+from sqlalchemy import select
 
 from app.accounts.models import Invitation
 from app.db.types import utcnow
@@ -55,3 +56,21 @@ async def test_concurrent_mutations_all_answer(live_server_with, session_factory
             )
             codes = {e["extensions"]["code"] for a in answers for e in a.get("errors") or []}
             assert not codes, (name, codes, [a for a in answers if a.get("errors")][:2])
+
+
+async def test_concurrent_deletes_of_one_room_delete_it_once(live_server, session_factory) -> None:  # type: ignore[no-untyped-def]
+    async with httpx.AsyncClient(base_url=live_server.url, timeout=60) as http:
+        owner = await sign_up(GQL(http))
+        org_id = await create_org(owner)
+        room = factories.room_in(uuid.UUID(org_id))
+        await factories.add(session_factory, room)
+        await factories.add(session_factory, Document(room_id=room.id, name="Doc"))
+        answers = await asyncio.gather(
+            *(owner.gql.raw("mutation($v: UUID!) { deleteRoom(id: $v) }", v=str(room.id)) for _ in range(8))
+        )
+    deleted = [a for a in answers if not a.get("errors")]
+    codes = {e["extensions"]["code"] for a in answers for e in a.get("errors") or []}
+    assert len(deleted) == 1 and codes <= {"NOT_FOUND"}, answers
+    async with session_factory() as session:  # and its documents went with it
+        left = await session.execute(select(Document.id).where(Document.room_id == room.id))
+        assert left.first() is None

@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.accounts.models import Organization
@@ -326,6 +326,9 @@ async def unarchive_room(session: AsyncSession, room: Room) -> bool:
 
 
 async def delete_room(session: AsyncSession, room: Room) -> None:
-    """Hard delete: participants, documents, comments and voice sessions go with it (ON DELETE CASCADE)."""
-    await session.delete(room)
-    await session.flush()
+    """Hard delete: participants, documents, comments and voice sessions go with it (ON DELETE CASCADE).
+    NOT_FOUND when a concurrent delete took it first (the row read earlier is gone)."""
+    deleted = await session.execute(delete(Room).where(Room.id == room.id))
+    if deleted.rowcount == 0:  # type: ignore[attr-defined]
+        raise NotFound("room")
+    session.expunge(room)
