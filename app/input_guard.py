@@ -41,19 +41,13 @@ class _Unrepresentable:
         self.reason = reason
 
 
-def _parse_float(text: str) -> float | _Unrepresentable:
-    value = float(text)
-    return value if math.isfinite(value) else _Unrepresentable(NOT_FINITE)
-
-
 def _parse_int(text: str) -> int | _Unrepresentable:
     # Python refuses to convert more than 4,300 digits (a ValueError mid-decode): stop far earlier.
     return int(text) if len(text) <= MAX_INT_DIGITS + 1 else _Unrepresentable(TOO_LONG)
 
 
-_DECODER = json.JSONDecoder(
-    parse_float=_parse_float, parse_int=_parse_int, parse_constant=lambda _: _Unrepresentable(NOT_FINITE)
-)
+# (1e400 decodes to an infinite float, which `check` refuses like NaN)
+_DECODER = json.JSONDecoder(parse_int=_parse_int, parse_constant=lambda _: _Unrepresentable(NOT_FINITE))
 
 
 def decode(data: str | bytes) -> Any:
@@ -72,6 +66,14 @@ def decode(data: str | bytes) -> Any:
 
 def problem(value: Any) -> str | None:
     """Why `value` may not come in, or None. One pass over it, without recursion."""
+    # Most values are one scalar (a cursor move's id and coordinates): answered without the walk.
+    kind = type(value)
+    if kind is str:
+        return UNSTORABLE_TEXT if UNSTORABLE.search(value) is not None else None
+    if kind is float:
+        return None if math.isfinite(value) else NOT_FINITE
+    if value is None or kind is int or kind is bool:
+        return None
     stack: list[tuple[Any, int]] = [(value, 0)]
     while stack:
         item, depth = stack.pop()
@@ -106,18 +108,22 @@ def check(value: Any, field: str) -> None:
 def check_variables(variables: Any) -> None:
     """Check each variable of an operation; the error names the first bad one."""
     if isinstance(variables, dict):
-        for name in variables:
-            check(name, "variables")  # (a name that is not text cannot be quoted back)
         for name, value in variables.items():
-            check(value, str(name))
+            if UNSTORABLE.search(name) is not None:  # (a name that is not text cannot be quoted back)
+                raise ValidationFailed(f"variables: {UNSTORABLE_TEXT}", field="variables")
+            reason = problem(value)
+            if reason is not None:
+                raise ValidationFailed(f"{name}: {reason}", field=name)
 
 
 def check_request(variables: Any, operation_name: Any, extensions: Any) -> None:
     """Everything of an operation request besides its document (whose literals the GraphQL
     validation checks, see app/graphql/literals.py)."""
     check_variables(variables)
-    check(operation_name, "operationName")
-    check(extensions, "extensions")
+    if operation_name is not None:
+        check(operation_name, "operationName")
+    if extensions:
+        check(extensions, "extensions")
 
 
 def loads_checked(text: str | bytes, field: str) -> Any:
