@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.accounts.models import Organization
+from app.accounts.models import Membership, MembershipRole, MembershipStatus, Organization
 from app.rooms.models import Room
 
 
@@ -31,4 +31,16 @@ def room_in(organization_id: uuid.UUID, **values: Any) -> Room:
     suffix = uuid.uuid4().hex[:8]
     return Room(
         **{"organization_id": organization_id, "name": f"Room {suffix}", "slug": f"room-{suffix}", **values}
+    )
+
+
+def active_member(
+    organization_id: str, user_id: str, role: MembershipRole = MembershipRole.MEMBER
+) -> Membership:
+    """A developer who has joined the organization (as if they accepted an invitation)."""
+    return Membership(
+        organization_id=uuid.UUID(organization_id),
+        user_id=uuid.UUID(user_id),
+        role=role,
+        status=MembershipStatus.ACTIVE,
     )

@@ -10,7 +10,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from app.accounts.models import ApiKey, ApiKeyStatus, Invitation, Membership, MembershipRole, MembershipStatus
+from app.accounts.models import ApiKey, ApiKeyStatus, Invitation
 from app.auth.policy import API_KEY_SCOPES
 from app.documents import awareness_codec
 from app.documents.awareness_codec import AwarenessState
@@ -129,15 +129,7 @@ async def _live_setup(anon: GQL, session_factory, revocation: str):  # type: ign
     everything = ["read", "write", "presence", "comment"]
     if revocation == "member removed":
         member = await sign_up(anon)
-        await factories.add(
-            session_factory,
-            Membership(
-                organization_id=uuid.UUID(org_id),
-                user_id=uuid.UUID(member.user_id),
-                role=MembershipRole.MEMBER,
-                status=MembershipStatus.ACTIVE,
-            ),
-        )
+        await factories.add(session_factory, factories.active_member(org_id, member.user_id))
         init: dict[str, Any] = {"accessToken": member.access_token}
         document_, variables = (
             "mutation($o: UUID!, $u: UUID!) { removeMember(organizationId: $o, userId: $u) }",

@@ -15,7 +15,7 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from app.accounts.models import ApiKeyType, Membership, MembershipRole, MembershipStatus
+from app.accounts.models import ApiKeyType
 from app.auth.key_cache import KeySnapshot
 from app.auth.principal import PublishableKeyClient
 from app.documents import awareness_codec
@@ -107,15 +107,7 @@ async def test_a_demoted_member_keeps_reading_but_can_no_longer_write(live_serve
         document = Document(room_id=room.id, name="Plans")
         await factories.add(session_factory, document)
         member = await sign_up(anon)
-        await factories.add(
-            session_factory,
-            Membership(
-                organization_id=uuid.UUID(org_id),
-                user_id=uuid.UUID(member.user_id),
-                role=MembershipRole.MEMBER,
-                status=MembershipStatus.ACTIVE,
-            ),
-        )
+        await factories.add(session_factory, factories.active_member(org_id, member.user_id))
         writer, doc_id = YClient(), str(document.id)
         async with graphql_ws(live_server.ws_url, {"accessToken": member.access_token}) as ws:
             updates = await ws.subscribe(UPDATES, {"id": doc_id})
@@ -143,15 +135,7 @@ async def test_removing_a_member_reaches_their_sockets_on_every_process(  # type
             room = factories.room_in(uuid.UUID(org_id))
             await factories.add(session_factory, room)
             member = await sign_up(anon)
-            await factories.add(
-                session_factory,
-                Membership(
-                    organization_id=uuid.UUID(org_id),
-                    user_id=uuid.UUID(member.user_id),
-                    role=MembershipRole.MEMBER,
-                    status=MembershipStatus.ACTIVE,
-                ),
-            )
+            await factories.add(session_factory, factories.active_member(org_id, member.user_id))
             async with graphql_ws(b.ws_url, {"accessToken": member.access_token}) as ws:
                 cursors = await ws.subscribe(CURSORS, {"room": str(room.id)})
                 assert not (await run(ws, MOVE, room=str(room.id), x=1.0, y=1.0)).get("errors")
