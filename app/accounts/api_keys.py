@@ -14,6 +14,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.accounts.models import ApiKey, ApiKeyStatus, ApiKeyType
+from app.accounts.organizations import validate_name
 from app.auth.policy import API_KEY_SCOPES, DEFAULT_KEY_SCOPES
 from app.db.types import utcnow
 from app.errors import NotFound, ValidationFailed
@@ -116,7 +117,7 @@ async def issue(
     created_by_id: uuid.UUID | None,
     default_rate_limit: int,
 ) -> IssuedKey:
-    name = _valid_name(name)
+    name = validate_name(name)
     if expires_at is not None and expires_at <= utcnow():
         raise ValidationFailed("expiresAt must be in the future", field="expiresAt")
     if rate_limit is not None:
@@ -161,7 +162,7 @@ def update(
         raise ValidationFailed("a revoked key cannot be changed", field="id")
     changes: dict[str, object] = {}
     if name is not None:
-        changes["name"] = _valid_name(name)
+        changes["name"] = validate_name(name)
     if scopes is not None:
         changes["scopes"] = validate_scopes(scopes)
     if allowed_origins is not None:
@@ -174,13 +175,6 @@ def update(
     for field, value in changed.items():
         setattr(api_key, field, value)
     return changed
-
-
-def _valid_name(name: str) -> str:
-    name = name.strip()
-    if not 1 <= len(name) <= 100:
-        raise ValidationFailed("name must be 1 to 100 characters", field="name")
-    return name
 
 
 def _valid_rate_limit(rate_limit: int) -> int:

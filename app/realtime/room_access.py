@@ -42,14 +42,15 @@ async def room_ticket(context: Context, room_id: uuid.UUID, action: Action) -> R
 
 class _Memo:
     """One memoized answer (or the check still running), and the access epochs it holds for:
-    the process's, and its room's (`room_epoch` -1: a room changed while it was checked)."""
+    the process's, and its room's (-1: some room changed while it was checked)."""
 
-    __slots__ = ("answer", "epoch", "room", "room_epoch")
+    __slots__ = ("answer", "epoch", "room", "room_changes", "room_epoch")
 
-    def __init__(self, epoch: int, answer: Any) -> None:
-        self.epoch = epoch
-        self.answer = answer
-        self.room: str | None = None
+    def __init__(self, epochs: AccessEpoch, pending: asyncio.Future[Any]) -> None:
+        self.epoch = epochs.value
+        self.room_changes = epochs.room_changes  # when the check began
+        self.answer: Any = pending
+        self.room: str | None = None  # known once answered
         self.room_epoch = 0
 
     def holds(self, epochs: AccessEpoch) -> bool:
@@ -71,8 +72,7 @@ async def memoized(context: Context, key: Hashable, check: Callable[[], Awaitabl
         pending = memo.answer
     else:
         pending = asyncio.ensure_future(check())
-        memo = context.room_tickets[key] = _Memo(epochs.value, pending)
-        memo.room_epoch = epochs.room_changes  # (until answered: the room changes seen so far)
+        memo = context.room_tickets[key] = _Memo(epochs, pending)
     try:
         answer: T = await asyncio.shield(pending)
     except Exception:
@@ -81,9 +81,8 @@ async def memoized(context: Context, key: Hashable, check: Callable[[], Awaitabl
         raise
     if context.room_tickets.get(key) is memo and isinstance(memo.answer, asyncio.Future):
         room = str(answer.room_id)  # type: ignore[attr-defined]  (every ticket names its room)
-        changed_meanwhile = memo.room_epoch != epochs.room_changes
         memo.answer, memo.room = answer, room  # the answer itself, not the finished task
-        memo.room_epoch = -1 if changed_meanwhile else epochs.rooms.get(room, 0)
+        memo.room_epoch = -1 if memo.room_changes != epochs.room_changes else epochs.rooms.get(room, 0)
     return answer
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta
+from typing import Any
 from urllib.parse import quote
 
 import strawberry
@@ -357,20 +358,8 @@ class OrganizationsMutation:
                 created_by_id=_actor_id(info),
                 default_rate_limit=state.settings.api_key_rate_limit_default,
             )
-            audit.record(
-                uow.session,
-                "api_key.created",
-                principal=info.context.principal,
-                organization_id=organization_id,
-                entity_type="api_key",
-                entity_id=issued.api_key.id,
-                changes={
-                    "name": issued.api_key.name,
-                    "kind": input.kind.value,
-                    "scopes": issued.api_key.scopes,
-                },
-                ip_address=info.context.client.ip,
-            )
+            created = {"name": issued.api_key.name, "kind": input.kind.value, "scopes": issued.api_key.scopes}
+            _audit_key(info, uow.session, "api_key.created", issued.api_key, changes=created)
         return CreatedApiKey(api_key=ApiKeyGQL.from_model(issued.api_key), secret=issued.secret)
 
     @strawberry.mutation(
@@ -389,16 +378,7 @@ class OrganizationsMutation:
             )
             if changed:
                 _forget_key_after_commit(info, uow, key.id)
-                audit.record(
-                    uow.session,
-                    "api_key.updated",
-                    principal=info.context.principal,
-                    organization_id=key.organization_id,
-                    entity_type="api_key",
-                    entity_id=key.id,
-                    changes=changed,
-                    ip_address=info.context.client.ip,
-                )
+                _audit_key(info, uow.session, "api_key.updated", key, changes=changed)
         return ApiKeyGQL.from_model(key)
 
     @strawberry.mutation(description="Revoke an API key; it stops working at once.")
@@ -407,15 +387,7 @@ class OrganizationsMutation:
             key = await _manageable_key(info, uow.session, id)
             api_keys.revoke(key, _actor_id(info))
             _forget_key_after_commit(info, uow, key.id)
-            audit.record(
-                uow.session,
-                "api_key.revoked",
-                principal=info.context.principal,
-                organization_id=key.organization_id,
-                entity_type="api_key",
-                entity_id=key.id,
-                ip_address=info.context.client.ip,
-            )
+            _audit_key(info, uow.session, "api_key.revoked", key)
         return ApiKeyGQL.from_model(key)
 
     @strawberry.mutation(description="Revoke a key and issue a replacement with the same settings.")
@@ -424,15 +396,8 @@ class OrganizationsMutation:
             key = await _manageable_key(info, uow.session, id)
             issued = await api_keys.rotate(uow.session, key, _actor_id(info))
             _forget_key_after_commit(info, uow, key.id)
-            audit.record(
-                uow.session,
-                "api_key.rotated",
-                principal=info.context.principal,
-                organization_id=key.organization_id,
-                entity_type="api_key",
-                entity_id=key.id,
-                changes={"replacement_id": str(issued.api_key.id)},
-                ip_address=info.context.client.ip,
+            _audit_key(
+                info, uow.session, "api_key.rotated", key, changes={"replacement_id": str(issued.api_key.id)}
             )
         return CreatedApiKey(api_key=ApiKeyGQL.from_model(issued.api_key), secret=issued.secret)
 
@@ -468,6 +433,19 @@ def _announce_member_change(info: Info, uow: UnitOfWork, user_id: uuid.UUID) -> 
     """Once committed, every process asks again what this developer's open connections may do."""
     changes = info.context.state.member_changes
     uow.on_commit(lambda: changes.announce(user_id))
+
+
+def _audit_key(info: Info, session: AsyncSession, action: str, key: ApiKey, **details: Any) -> None:
+    audit.record(
+        session,
+        action,
+        principal=info.context.principal,
+        organization_id=key.organization_id,
+        entity_type="api_key",
+        entity_id=key.id,
+        ip_address=info.context.client.ip,
+        **details,
+    )
 
 
 def _forget_key_after_commit(info: Info, uow: UnitOfWork, key_id: uuid.UUID) -> None:

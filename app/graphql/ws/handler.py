@@ -125,21 +125,15 @@ class TransportHandler(BaseGraphQLTransportWSHandler[Context, None]):
         if op_id in self.operations or op_id in self.streams:
             await self.websocket.close(code=4409, reason=f"Subscriber for {op_id} already exists")
             return
-        refusal = self._refusal(payload)
-        if refusal is not None:
-            await self.send_message({"id": op_id, "type": "error", "payload": [refusal]})
-            return
         plan = self.plans.get(payload["query"], payload.get("operationName"))
-        if plan is None or plan.subscription is not None:
-            refusal = self._over_limit()
-            if refusal is not None:
-                await self.send_message({"id": op_id, "type": "error", "payload": [refusal]})
-                return
-        if plan is None or plan.mutation is None or plan.mutation.counts_as_request:
-            refusal = await self._charge()
-            if refusal is not None:
-                await self.send_message({"id": op_id, "type": "error", "payload": [refusal]})
-                return
+        try:
+            await self._admit(payload, plan)
+        except DomainError as error:
+            formatted = coded_error(
+                GraphQLError(error.message, original_error=error), self.context.request_id
+            )
+            await self.send_message({"id": op_id, "type": "error", "payload": [formatted.formatted]})
+            return
         prepared = plan.arguments(payload.get("variables")) if plan is not None else None
         if plan is None or prepared is None:
             # Not hot, or a variable is wrong: Strawberry executes it and reports its errors.
@@ -151,38 +145,28 @@ class TransportHandler(BaseGraphQLTransportWSHandler[Context, None]):
         else:
             await self._open_stream(op_id, plan, variables, arguments)
 
-    def _refusal(self, payload: dict[str, Any]) -> dict[str, Any] | None:
-        """A coded error refusing the operation before it runs (its input), or None."""
-        try:
-            input_guard.check_request(
-                payload.get("variables"), payload.get("operationName"), payload.get("extensions")
-            )
-        except DomainError as error:
-            return _formatted(error, self.context.request_id)
-        return None
-
-    async def _charge(self) -> dict[str, Any] | None:
-        """An operation on the socket counts like a request over HTTP: against the address's
-        limit and the API key's (a coded RATE_LIMITED error past either), or None."""
-        context = self.context
-        try:
+    async def _admit(self, payload: dict[str, Any], plan: Plan | None) -> None:
+        """Refuse the operation before it runs (a coded DomainError): input the checks at the
+        door refuse; one operation too many that stays (subscriptions, and queries while they
+        run; hot mutations complete at once); past the address's or API key's rate limit, which
+        operations on a socket count against like requests over HTTP (but continuous streams of
+        updates, see FastMutation.counts_as_request)."""
+        input_guard.check_request(
+            payload.get("variables"), payload.get("operationName"), payload.get("extensions")
+        )
+        if plan is None or plan.subscription is not None:
+            limit = self.subscription_limit
+            if limit is not None and len(self.operations) + len(self.streams) >= limit:
+                raise BadRequest(
+                    f"at most {limit} operations at once per connection", reason="TOO_MANY_OPERATIONS"
+                )
+        if plan is None or plan.mutation is None or plan.mutation.counts_as_request:
+            context = self.context
             await context.state.rate_limits.hit_ip(client_ip(context.request))
             key_id = getattr(context.principal, "api_key_id", None)
             if key_id is not None:
                 per_minute = context.principal.rate_limit or context.state.settings.api_key_rate_limit_default  # type: ignore[union-attr]
                 await context.state.rate_limits.hit_key(str(key_id), per_minute)
-        except DomainError as error:
-            return _formatted(error, context.request_id)
-        return None
-
-    def _over_limit(self) -> dict[str, Any] | None:
-        """Operations that stay (subscriptions, and queries while they run) are counted; hot
-        mutations complete at once and are not."""
-        limit = self.subscription_limit
-        if limit is None or len(self.operations) + len(self.streams) < limit:
-            return None
-        error = BadRequest(f"at most {limit} operations at once per connection", reason="TOO_MANY_OPERATIONS")
-        return _formatted(error, self.context.request_id)
 
     async def _run_mutation(
         self, op_id: str, plan: Plan, variables: dict[str, Any], arguments: dict[str, Any]
@@ -249,10 +233,6 @@ class TransportHandler(BaseGraphQLTransportWSHandler[Context, None]):
             await awareness.connection_ended(context)
         for room_id in context.cursor_rooms or ():
             context.state.cursors.remove(room_id, context.connection_id)
-
-
-def _formatted(error: DomainError, request_id: str) -> dict[str, Any]:
-    return coded_error(GraphQLError(error.message, original_error=error), request_id).formatted
 
 
 def close_reason(text: str) -> str:
