@@ -35,8 +35,11 @@ class Process:
         return f"ws://127.0.0.1:{self.port}/graphql"
 
 
-def spawn(settings: Settings, redis_url: str | None, tmp: Path, **extra_env: str) -> Process:
-    port = free_port()
+def spawn(
+    settings: Settings, redis_url: str | None, tmp: Path, port: int | None = None, **extra_env: str
+) -> Process:
+    """A `syncforge serve` process, answering /healthz (on `port`, e.g. to restart one in place)."""
+    port = port or free_port()
     env = {
         **os.environ,
         "DATABASE_URL": settings.database_url,

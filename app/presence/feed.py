@@ -58,13 +58,11 @@ class PresenceEventData:
     """A PresenceEvent's fields."""
 
     kind: str  # "sync" | "diff"
+    connection_id: str | None = None  # the subscriber's own entry (SYNC only)
     users: list[UserView] = field(default_factory=list)
     joins: list[UserView] = field(default_factory=list)
     leaves: list[UserView] = field(default_factory=list)
     updates: list[UserView] = field(default_factory=list)
-
-
-SYNC_FRAME = PresenceEventData("sync")
 
 
 @dataclass(slots=True)
@@ -140,7 +138,8 @@ class PresenceFeed:
     def send_sync(self, stream: FastStream) -> None:
         renderer = stream.renderer
         items = [(user_id, self._user_texts(user_id, renderer)) for user_id in self.users]
-        stream.send(renderer.assemble(SYNC_FRAME, items).text(stream.key))
+        frame = PresenceEventData("sync", connection_id=stream.view)
+        stream.send(renderer.assemble(frame, items).text(stream.key))
 
     def _user_texts(self, user_id: str, renderer: PayloadRenderer) -> tuple[str, ...]:
         cached = self._texts.setdefault(user_id, {})

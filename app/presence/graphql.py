@@ -66,6 +66,11 @@ class PresenceUser:
 @strawberry.type
 class PresenceEvent:
     kind: PresenceEventKind
+    connection_id: str | None = strawberry.field(
+        default=None,
+        description="Your own connection's id in this room (SYNC events; null in diffs): "
+        "find yourself in `users`.",
+    )
     users: list[PresenceUser] = strawberry.field(description="The full state (SYNC events only).")
     joins: list[PresenceUser]
     leaves: list[PresenceUser]

@@ -1,0 +1,69 @@
+// Credentials: tokens from getToken or an auth endpoint, and a fresh token after a 4403 close.
+import assert from "node:assert/strict";
+import { after, test } from "node:test";
+import WebSocket from "ws";
+import { createClient } from "@syncforge/client";
+import { closeAll, env, mintToken, newClient, newRoom, waitFor } from "./helpers.mjs";
+
+after(closeAll);
+
+test("an expired token closes the socket with 4403; the client fetches a fresh one and rejoins", async () => {
+  const room = await newRoom();
+  let fetched = 0;
+  // Tokens that live 2 s (re-signed by the suite's token service).
+  const client = newClient("short-lived", {
+    getToken: async () => {
+      fetched += 1;
+      return (await mintToken("short-lived", { ttlSeconds: 2 })).token;
+    },
+  });
+  const errors = [];
+  client.onError((error) => errors.push(error));
+  const mine = client.enterRoom(room.slug, { initialPresence: { n: 1 } });
+  const watcher = newClient("watcher-4403").enterRoom(room.slug);
+  await waitFor(() => mine.status === "connected" && watcher.presence.others.length === 1, "joined");
+  const joinedAs = mine.presence.self.connectionId;
+  const leaves = [];
+  watcher.presence.subscribe((state) => leaves.push(state.others.length));
+
+  await waitFor(() => errors.some((error) => error.extensions.closeCode === 4403), "the 4403 close", 15_000);
+  await waitFor(() => fetched >= 2 && mine.status === "connected", "reconnected with a fresh token", 15_000);
+  assert.equal(client.status, "connected");
+  // Rejoined within the grace period: the same presence entry, and the watcher never saw it leave.
+  assert.equal(mine.presence.self.connectionId, joinedAs);
+  assert.ok(!leaves.includes(0), `the watcher saw the user leave: ${leaves}`);
+  mine.updatePresence({ n: 2 });
+  await waitFor(() => watcher.presence.others[0]?.presence.n === 2, "presence works after the refresh");
+});
+
+test("authEndpoint: the client POSTs to the app's endpoint and connects with its token", async () => {
+  const room = await newRoom();
+  const calls = [];
+  const fakeFetch = async (url, init) => {
+    calls.push({ url, method: init.method });
+    const { token } = await mintToken("via-endpoint");
+    return new Response(JSON.stringify({ token }), { status: 200, headers: { "Content-Type": "application/json" } });
+  };
+  const client = createClient({ url: env.url + "/graphql", publicApiKey: env.publicKey, authEndpoint: "http://app.test/api/token", fetch: fakeFetch, WebSocket });
+  const entered = client.enterRoom(room.slug);
+  await waitFor(() => entered.status === "connected", "connected through the endpoint");
+  assert.deepEqual(calls[0], { url: "http://app.test/api/token", method: "POST" });
+  assert.equal(entered.presence.self.userId, "via-endpoint");
+  await client.close();
+  assert.equal(client.status, "disconnected");
+});
+
+test("an endpoint that fails is retried, not fatal", async () => {
+  const room = await newRoom();
+  let calls = 0;
+  const client = newClient("flaky", {
+    getToken: async () => {
+      calls += 1;
+      if (calls < 3) throw new Error("endpoint down");
+      return (await mintToken("flaky")).token;
+    },
+  });
+  const entered = client.enterRoom(room.slug);
+  await waitFor(() => entered.status === "connected", "connected after the endpoint recovered");
+  assert.ok(calls >= 3);
+});
