@@ -76,7 +76,11 @@ def token_service(backend: GQL) -> Starlette:
             for registered in ("iss", "aud", "sub", "iat", "exp"):
                 claims.pop(registered)
             token = jwt.encode(
-                keys.jwt, subject=user_id, audience=jwt.END_USER_AUDIENCE, ttl=timedelta(seconds=ttl), **claims
+                keys.jwt,
+                subject=user_id,
+                audience=jwt.END_USER_AUDIENCE,
+                ttl=timedelta(seconds=ttl),
+                **claims,
             )
         return JSONResponse({"token": token})
 

@@ -9,13 +9,15 @@ from pathlib import Path
 import pytest
 
 from app.settings import Settings
-from tests.backends import REDIS_URL, IS_POSTGRES
+from tests.backends import IS_POSTGRES, REDIS_URL
 from tests.sdk_node import require_built_sdk
 from tests.sdk_outage import outage_round
 
 
 @pytest.mark.timeout(240)
-async def test_server_restart_loses_no_edit_and_applies_none_twice(settings: Settings, tmp_path: Path) -> None:
+async def test_server_restart_loses_no_edit_and_applies_none_twice(
+    settings: Settings, tmp_path: Path
+) -> None:
     require_built_sdk()
     result = await outage_round(settings, REDIS_URL if IS_POSTGRES else None, tmp_path)
     print(result)

@@ -19,6 +19,7 @@ export class RoomCursors {
   private lastSent = 0;
 
   /**
+   * @internal Made by the room.
    * @param send sends one move (`moveCursor`); resolves when the server answered.
    * @param tickMs the room's cursor tick: moves are sent at most this often.
    */
@@ -40,7 +41,7 @@ export class RoomCursors {
     this.schedule();
   }
 
-  /** Apply one batch of the `cursors` stream. */
+  /** @internal Apply one batch of the `cursors` stream. */
   apply(batch: Batch): void {
     if (batch.full) this.byConnection.clear();
     for (const id of batch.removed) this.byConnection.delete(id);
@@ -62,7 +63,7 @@ export class RoomCursors {
     this.changed.emit(this.list);
   }
 
-  /** Forget every cursor and the unsent move (the room was left). */
+  /** @internal Forget every cursor and the unsent move (the room was left). */
   clear(): void {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
@@ -72,7 +73,7 @@ export class RoomCursors {
     this.changed.emit(this.list);
   }
 
-  /** Send the latest move again after a reconnection (the server forgot it with the old socket). */
+  /** @internal Send the latest move again after a reconnection (the server forgot it with the old socket). */
   resend(): void {
     if (this.last) this.update(this.last);
   }

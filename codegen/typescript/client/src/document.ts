@@ -70,6 +70,7 @@ export class SyncedDocument {
   private readonly unsubscribes: Unsubscribe[] = [];
   private readyCallbacks!: { resolve: () => void; reject: (error: SyncForgeError) => void };
 
+  /** @internal Documents are made by {@link Room.getDocument}. */
   constructor(
     private readonly connection: Connection,
     private readonly roomId: () => Promise<string>,

@@ -25,7 +25,7 @@ export class RoomPresence<P extends JsonObject = JsonObject> {
   private snapshot: PresenceState<P> = { self: null, others: [], users: [] };
   private readonly changed = new Signal<PresenceState<P>>();
 
-  /** @param local this connection's presence and status as last set (shown in `self` at once). */
+  /** @internal Made by the room. @param local this connection's presence and status as last set (shown in `self` at once). */
   constructor(private local: { presence: P; status: PresenceStatus }, private readonly onLocalChange: () => void) {}
 
   /** The current state: self, others and users. */
@@ -65,7 +65,7 @@ export class RoomPresence<P extends JsonObject = JsonObject> {
     this.onLocalChange();
   }
 
-  /** Apply one event of the `roomPresence` stream. */
+  /** @internal Apply one event of the `roomPresence` stream. */
   apply(event: Event): void {
     if (event.kind === "SYNC") {
       this.byUser.clear();
@@ -84,7 +84,7 @@ export class RoomPresence<P extends JsonObject = JsonObject> {
     this.rebuild();
   }
 
-  /** Forget everyone (the room was left). */
+  /** @internal Forget everyone (the room was left). */
   clear(): void {
     this.byUser.clear();
     this.selfId = null;

@@ -62,6 +62,7 @@ export class Room<P extends JsonObject = JsonObject> {
   private presenceDirty = false;
   private syncValue: SyncStatus = "synchronized";
 
+  /** @internal Rooms are made by {@link Client.enterRoom}. */
   constructor(
     private readonly connection: Connection,
     /** The id or slug the room was entered with. */
@@ -162,7 +163,7 @@ export class Room<P extends JsonObject = JsonObject> {
     }
   }
 
-  /** The room's id (resolving a slug with the organization of the client's credentials). */
+  /** @internal The room's id (resolving a slug with the organization of the client's credentials). */
   resolveId(): Promise<string> {
     this.resolvedId ??= (async () => {
       if (UUID.test(this.idOrSlug)) {

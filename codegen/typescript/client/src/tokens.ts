@@ -1,12 +1,29 @@
 import { SyncForgeError } from "./errors";
 
 /** What `getToken` may answer: the token, or the JSON your token endpoint returned. */
-export type TokenAnswer = string | { token: string; expiresAt?: string };
+export type TokenAnswer =
+  | string
+  | {
+      /** The end-user token. */
+      token: string;
+      /** When it expires (ISO 8601); read from the token itself when absent. */
+      expiresAt?: string;
+    };
 
 /** How the client obtains end-user tokens: your backend's URL, or your own function. */
 export type TokenOptions =
-  | { authEndpoint: string; getToken?: undefined }
-  | { getToken: () => Promise<TokenAnswer>; authEndpoint?: undefined };
+  | {
+      /** Your backend's URL: POSTed to (with cookies), answers `{ "token": ... }`. */
+      authEndpoint: string;
+      /** Not with `authEndpoint`. */
+      getToken?: undefined;
+    }
+  | {
+      /** Your own function returning a token (called again when it expires or is refused). */
+      getToken: () => Promise<TokenAnswer>;
+      /** Not with `getToken`. */
+      authEndpoint?: undefined;
+    };
 
 // A token is reused until this close to its expiry (the server closes with 4403 at expiry).
 const EXPIRY_MARGIN_MS = 30_000;

@@ -67,3 +67,25 @@ test("an endpoint that fails is retried, not fatal", async () => {
   await waitFor(() => entered.status === "connected", "connected after the endpoint recovered");
   assert.ok(calls >= 3);
 });
+
+test("the README's Node token endpoint (codegen/typescript/examples/token-endpoint.mjs) mints tokens that connect", async () => {
+  process.env.SYNCFORGE_SECRET_API_KEY = env.secret;
+  process.env.SYNCFORGE_URL = env.url;
+  const { server } = await import("../../examples/token-endpoint.mjs");
+  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const endpoint = `http://127.0.0.1:${server.address().port}/token`;
+  try {
+    const refused = await fetch(endpoint, { method: "POST" });
+    assert.equal(refused.status, 401);
+    const room = await newRoom({ slug: `team-42:readme-${Date.now()}` });
+    // The browser would send its session cookie; here the pretend auth header.
+    const withUser = (url, init) => fetch(url, { ...init, headers: { ...init.headers, "x-demo-user": "readme-user" } });
+    const client = createClient({ url: env.wsUrl, publicApiKey: env.publicKey, authEndpoint: endpoint, fetch: withUser, WebSocket });
+    const entered = client.enterRoom(room.slug);
+    await waitFor(() => entered.status === "connected", "connected with the endpoint's token");
+    assert.equal(entered.presence.self.userId, "readme-user");
+    await client.close();
+  } finally {
+    server.close();
+  }
+});

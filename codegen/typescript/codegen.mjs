@@ -1,9 +1,9 @@
 // graphql-codegen: typed document strings for @syncforge/client from the repository's schema.graphql.
 //   npm run codegen            (from the repository root)
 // Documents are plain strings (documentMode "string"): no graphql-js AST in the bundle.
-import type { CodegenConfig } from "@graphql-codegen/cli";
 
-const config: CodegenConfig = {
+/** @type {import("@graphql-codegen/cli").CodegenConfig} */
+const config = {
   schema: "schema.graphql",
   documents: "codegen/typescript/client/src/operations.graphql",
   generates: {
