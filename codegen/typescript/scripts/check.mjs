@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // The TypeScript side's checks, run by `make test` (so by CI) after `npm run build`:
 //   1. the generated operation types match schema.graphql (regenerated in memory and compared);
-//   2. the packages and the demo compile (tsc, strict);
+//   2. the packages and the demo compile (tsc, strict), and the published types hold no `any`;
 //   3. bundle sizes (minified + gzipped, the app's own dependencies left out) within budget;
 //   4. the API reference builds with every export documented (typedoc, warnings are errors).
 //   npm run check        (from the repository root)
@@ -53,6 +53,15 @@ step("generated operation types match schema.graphql", () => {
 for (const project of ["codegen/typescript/client", "codegen/typescript/react", "demo"]) {
   step(`tsc --noEmit -p ${project}`, () => {
     execFileSync(bin("tsc"), ["--noEmit", "-p", project], { stdio: "pipe" });
+  });
+}
+
+// 2b. No `any` in the published types (comments aside).
+for (const name of ["client", "react"]) {
+  step(`no \`any\` in @syncforge/${name}'s types`, () => {
+    const types = readFileSync(join(here, name, "dist", "index.d.ts"), "utf8").replace(/\/\*[\s\S]*?\*\//g, "");
+    const found = types.split("\n").filter((line) => /(^|[^\w$.])any([^\w$]|$)/.test(line));
+    if (found.length > 0) throw new Error(`\n  ${found.join("\n  ")}`);
   });
 }
 

@@ -4,6 +4,7 @@
 //   <- down                       the server was killed (the clients keep editing, offline)
 //   <- up                         the server is back (healthz answers); edits stop now
 //   -> {"recoveryMs": ..., ...}   once both clients are connected and every edit is durable
+//                                 (freshClientMs: a new client's connect + sync at that moment)
 import { createInterface } from "node:readline";
 import { backend, closeAll, newClient, newRoom, sleep, waitFor } from "./helpers.mjs";
 
@@ -46,6 +47,15 @@ const downAt = Date.now();
 await next(); // up
 const upAt = Date.now();
 phase = "stopped";
+// The baseline: a new client connecting and syncing the same document from scratch, now.
+const fresh = (async () => {
+  const started = Date.now();
+  const entered = newClient("outage-fresh").enterRoom(room.slug);
+  const document = entered.getDocument("outage");
+  await document.ready;
+  await waitFor(() => entered.status === "connected", "the fresh client connected", 30_000);
+  return Date.now() - started;
+})();
 await Promise.all(editing);
 
 const recovered = await Promise.all(
@@ -75,6 +85,7 @@ const expected = sides.flatMap((side) => Array.from({ length: side.edits }, (_, 
 const { document: stored } = await backend("query($id: UUID!) { document(id: $id) { text } }", { id: room.documents.outage });
 print({
   recoveryMs: Math.max(...recovered),
+  freshClientMs: await fresh,
   recoveryPerClientMs: recovered,
   outageMs: upAt - downAt,
   edits: sides.map((side) => side.edits),
