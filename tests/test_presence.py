@@ -63,6 +63,28 @@ async def test_one_user_with_two_connections_appears_once(live_server: LiveServe
         assert len(users(sync)["ada"]) == 2  # one entry per connection
 
 
+SELF = """subscription($room: UUID!) {
+  roomPresence(roomId: $room) { kind connectionId users { userId connections { connectionId } } } }"""
+
+
+async def test_each_sync_names_the_subscribers_own_connection(
+    live_server: LiveServer, session_factory
+) -> None:  # type: ignore[no-untyped-def]
+    """A user with two tabs finds which entry is this tab (the SDK's `self`); diffs carry none."""
+    room = await setup_room(live_server, session_factory)
+    async with room.client("ada") as tab1, room.client("ada") as tab2:
+        op1 = await tab1.subscribe(SELF, {"room": room.room_id})
+        first = (await next_of(tab1, op1))["roomPresence"]
+        op2 = await tab2.subscribe(SELF, {"room": room.room_id})
+        second = (await next_of(tab2, op2))["roomPresence"]
+        (mine,) = users(first)["ada"]
+        assert first["connectionId"] == mine
+        assert set(users(second)["ada"]) == {mine, second["connectionId"]}
+        assert second["connectionId"] != mine
+        diff = (await next_of(tab1, op1))["roomPresence"]
+        assert diff["kind"] == "DIFF" and diff["connectionId"] is None
+
+
 async def test_a_dropped_connection_leaves_after_the_grace_period(live_server_with, session_factory) -> None:  # type: ignore[no-untyped-def]
     server = await live_server_with(presence_grace_s=1.0)
     room = await setup_room(server, session_factory)
