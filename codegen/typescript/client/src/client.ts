@@ -55,12 +55,15 @@ export class Client {
   }
 
   /**
-   * Enter a room by id or slug (the same Room while it is entered): join its presence,
-   * follow cursors and events. Leave with `room.leave()`.
+   * Enter a room by id or slug: join its presence, follow cursors and events. Entering a room
+   * already entered answers the same Room; it is left once each `enterRoom` had its `room.leave()`.
    */
   enterRoom<P extends JsonObject = JsonObject>(idOrSlug: string, options: EnterRoomOptions<P> = {}): Room<P> {
-    const existing = this.rooms.get(idOrSlug);
-    if (existing) return existing as unknown as Room<P>;
+    const existing = this.rooms.get(idOrSlug) ?? [...this.rooms.values()].find((room) => room.id === idOrSlug);
+    if (existing) {
+      existing.retain();
+      return existing as unknown as Room<P>;
+    }
     const room = new Room<P>(this.connection, idOrSlug, options, () => {
       if (this.rooms.get(idOrSlug) === (room as unknown)) this.rooms.delete(idOrSlug);
     });
@@ -80,7 +83,7 @@ export class Client {
 
   /** Leave every room and close the socket for good. */
   async close(): Promise<void> {
-    await Promise.all([...this.rooms.values()].map((room) => room.leave()));
+    await Promise.all([...this.rooms.values()].map((room) => room.leave(true)));
     this.connection.close();
   }
 }

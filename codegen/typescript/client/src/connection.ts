@@ -5,7 +5,11 @@
 // (re)subscription, so `since` and the current presence are always fresh. Close codes graphql-ws
 // treats as final (4400, 4429, 4500, ...) are recovered here: a new socket after a backoff, with
 // every stream restarted. The client never gives up unless closed.
+//
+// The server allows 100 operations per connection: at most OPERATION_SLOTS run at once, the
+// others wait for a slot. Per-kind rates are kept by `budget` (see budget.ts).
 import { createClient, type Client as WsClient } from "graphql-ws/client";
+import { Budget } from "./budget";
 import { SyncForgeError, fromGraphQLErrors, isCloseEvent, toSyncForgeError, type GraphQLErrorShape } from "./errors";
 import { Signal } from "./signal";
 import type { TokenSource } from "./tokens";
@@ -32,12 +36,23 @@ export interface Operation<TResult, TVariables> {
 export interface StreamHandlers<TResult> {
   next: (data: TResult) => void;
   error: (error: SyncForgeError) => void;
+  /** The server completed the stream without an error. */
+  complete?: () => void;
 }
 
-/** A running subscription; `restart` re-subscribes it (fresh variables), `stop` ends it. */
+/** A running subscription; `restart` subscribes again (fresh variables, also after an error), `stop` ends it. */
 export interface StreamHandle {
   restart(): void;
   stop(): void;
+}
+
+/** Options of one request. */
+export interface RequestOptions {
+  /**
+   * Fail with DISCONNECTED if the socket closes before the answer, instead of being re-sent after
+   * the reconnection (for what is stale by then: a cursor move, a broadcast).
+   */
+  once?: boolean;
 }
 
 // Client pings every KEEPALIVE_MS; no pong within PONG_TIMEOUT_MS means the socket is dead.
@@ -45,6 +60,8 @@ const KEEPALIVE_MS = 12_000;
 const PONG_TIMEOUT_MS = 6_000;
 // A 4429 (rate limited) is retried no sooner than this.
 const RATE_LIMITED_DELAY_MS = 5_000;
+// The server refuses a connection's 101st operation.
+const OPERATION_SLOTS = 95;
 
 /** Options of {@link Connection}. */
 export interface ConnectionOptions {
@@ -60,6 +77,7 @@ interface Running {
   variables: () => unknown;
   handlers: StreamHandlers<unknown>;
   dispose: (() => void) | null;
+  stopped: boolean;
 }
 
 /** The shared socket: typed requests and streams over graphql-transport-ws. */
@@ -70,44 +88,70 @@ export class Connection {
   readonly statusChanged = new Signal<ConnectionStatus>();
   /** Emits after every successful (re)connection; `true` when it was a reconnection. */
   readonly connected = new Signal<boolean>();
-  /** Emits errors that concern the whole connection (a refused token, a fatal close). */
+  /** Emits errors that concern the whole connection (a refused key, a fatal close, a failing listener). */
   readonly errors = new Signal<SyncForgeError>();
+  /** Per-kind send rates shared by every room. */
+  readonly budget = new Budget();
 
+  private readonly closedSignal = new Signal<void>();
   private ws: WsClient | null = null;
   private readonly streams = new Set<Running>();
   private everConnected = false;
   private closed = false;
   private failures = 0;
-  private recovery: ReturnType<typeof setTimeout> | null = null;
+  private recovery: { timer: ReturnType<typeof setTimeout>; done: Promise<void>; resolve: () => void } | null = null;
   private pongTimer: ReturnType<typeof setTimeout> | null = null;
+  private active = 0;
+  private readonly waiting: (() => void)[] = [];
 
   constructor(private readonly options: ConnectionOptions) {}
 
   /** One result of a query or mutation; rejects with the server's coded error. */
-  request<TResult, TVariables>(operation: Operation<TResult, TVariables>, variables: TVariables): Promise<TResult> {
-    if (this.closed) return Promise.reject(new SyncForgeError("CLOSED", "the client is closed"));
+  async request<TResult, TVariables>(
+    operation: Operation<TResult, TVariables>,
+    variables: TVariables,
+    options: RequestOptions = {},
+  ): Promise<TResult> {
+    await this.slot();
     return new Promise<TResult>((resolve, reject) => {
       let result: { data?: unknown; errors?: readonly GraphQLErrorShape[] } | undefined;
-      this.socket().subscribe(
+      let settled = false;
+      let stopWatching: (() => void) | null = null;
+      const settle = (outcome: () => void) => {
+        if (settled) return;
+        settled = true;
+        stopWatching?.();
+        this.release();
+        outcome();
+      };
+      const dispose = this.socket().subscribe(
         { query: operation.toString(), variables: variables as Record<string, unknown> },
         {
           next: (value) => {
             result = value as typeof result;
           },
-          error: (error) => reject(toSyncForgeError(error)),
-          complete: () => {
-            if (result?.errors?.length) reject(fromGraphQLErrors(result.errors));
-            else if (result?.data) resolve(result.data as TResult);
-            else reject(new SyncForgeError("DISCONNECTED", "the operation ended without a result"));
-          },
+          error: (error) => settle(() => reject(toSyncForgeError(error))),
+          complete: () =>
+            settle(() => {
+              if (result?.errors?.length) reject(fromGraphQLErrors(result.errors));
+              else if (result?.data) resolve(result.data as TResult);
+              else reject(new SyncForgeError("DISCONNECTED", "the operation ended without a result"));
+            }),
         },
       );
+      if (options.once) {
+        stopWatching = this.closedSignal.subscribe(() => {
+          dispose();
+          settle(() => reject(new SyncForgeError("DISCONNECTED", "the socket closed before the answer")));
+        });
+      }
     });
   }
 
   /**
    * A subscription kept alive across reconnections; `variables` is called at every
-   * (re)subscription. An error from the server ends it (`handlers.error`); a lost socket does not.
+   * (re)subscription. An error from the server ends it (`handlers.error`; `restart` starts it
+   * again); a lost socket does not.
    */
   stream<TResult, TVariables>(
     operation: Operation<TResult, TVariables>,
@@ -119,16 +163,20 @@ export class Connection {
       variables,
       handlers: handlers as StreamHandlers<unknown>,
       dispose: null,
+      stopped: false,
     };
     this.streams.add(running);
-    this.start(running);
+    void this.start(running);
     return {
       restart: () => {
-        if (!this.streams.has(running)) return;
+        if (running.stopped || this.closed) return;
         running.dispose?.();
-        this.start(running);
+        running.dispose = null;
+        this.streams.add(running);
+        void this.start(running);
       },
       stop: () => {
+        running.stopped = true;
         this.streams.delete(running);
         running.dispose?.();
         running.dispose = null;
@@ -140,12 +188,21 @@ export class Connection {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    if (this.recovery) clearTimeout(this.recovery);
+    if (this.recovery) {
+      clearTimeout(this.recovery.timer);
+      this.recovery.resolve();
+    }
     this.clearPongTimer();
-    for (const running of this.streams) running.dispose?.();
+    for (const running of this.streams) {
+      running.stopped = true;
+      running.dispose?.();
+    }
     this.streams.clear();
-    void this.ws?.dispose();
+    const ws = this.ws;
     this.ws = null;
+    ws?.terminate();
+    if (ws) Promise.resolve(ws.dispose()).catch(() => {});
+    for (const wake of this.waiting.splice(0)) wake();
     this.setStatus("disconnected");
   }
 
@@ -154,9 +211,41 @@ export class Connection {
     this.ws?.terminate();
   }
 
-  private start(running: Running): void {
-    let dispose: (() => void) | null = null;
+  /** Wait for one of the connection's operation slots (and for a pending recovery). */
+  private async slot(): Promise<void> {
+    if (this.recovery) await this.recovery.done;
+    if (this.closed) throw new SyncForgeError("CLOSED", "the client is closed");
+    if (this.active < OPERATION_SLOTS) {
+      this.active += 1;
+      return;
+    }
+    await new Promise<void>((wake) => this.waiting.push(wake)); // the slot is handed over
+    if (this.closed) throw new SyncForgeError("CLOSED", "the client is closed");
+  }
+
+  private release(): void {
+    const next = this.waiting.shift();
+    if (next) next();
+    else this.active = Math.max(0, this.active - 1);
+  }
+
+  private async start(running: Running): Promise<void> {
     let ended = false;
+    let holding = false;
+    const free = () => {
+      if (holding) this.release();
+      holding = false;
+    };
+    running.dispose = () => {
+      ended = true;
+    };
+    try {
+      await this.slot();
+    } catch {
+      return; // closed meanwhile
+    }
+    holding = true;
+    if (ended || running.stopped) return free();
     // The payload's variables are read each time graphql-ws (re)sends the operation.
     const payload = {
       query: running.operation.toString(),
@@ -164,36 +253,46 @@ export class Connection {
         return running.variables() as Record<string, unknown>;
       },
     };
-    dispose = this.socket().subscribe(payload, {
+    const finish = (then?: () => void) => {
+      if (ended) return;
+      ended = true;
+      free();
+      then?.();
+    };
+    const dispose = this.socket().subscribe(payload, {
       next: (value) => {
+        if (ended) return;
         const result = value as { data?: unknown; errors?: readonly GraphQLErrorShape[] };
         if (result.errors?.length) {
-          ended = true;
+          dispose();
           this.streams.delete(running);
-          running.handlers.error(fromGraphQLErrors(result.errors));
+          finish(() => running.handlers.error(fromGraphQLErrors(result.errors ?? [])));
         } else if (result.data) {
-          running.handlers.next(result.data);
+          try {
+            running.handlers.next(result.data);
+          } catch (error) {
+            // An app's listener (a Y.Doc observer, ...) failed: report it, keep the socket.
+            this.errors.emit(new SyncForgeError("LISTENER_FAILED", String(error), { cause: error }));
+          }
         }
       },
       error: (error) => {
-        if (ended) return;
-        ended = true;
         if (isCloseEvent(error) || error instanceof Error || (typeof Event !== "undefined" && error instanceof Event)) {
-          return; // the socket is gone for good: `recover` restarts every stream on a new one
+          finish(); // the socket is gone for good: `recover` restarts every stream on a new one
+          return;
         }
         this.streams.delete(running);
-        running.handlers.error(toSyncForgeError(error));
+        finish(() => running.handlers.error(toSyncForgeError(error)));
       },
       complete: () => {
-        if (ended) return;
-        ended = true;
-        // The server completed the stream without an error (e.g. leaveRoom): nothing to restart.
         this.streams.delete(running);
+        finish(() => running.handlers.complete?.());
       },
     });
     running.dispose = () => {
-      ended = true;
-      dispose?.();
+      if (ended) return;
+      dispose();
+      finish();
     };
   }
 
@@ -202,7 +301,6 @@ export class Connection {
     const { url, publicApiKey, tokens, reconnect = {} } = this.options;
     const minDelay = reconnect.minDelayMs ?? 100;
     const maxDelay = reconnect.maxDelayMs ?? 1500;
-    let lastClose = 0;
     const ws: WsClient = createClient({
       url,
       webSocketImpl: this.options.webSocketImpl,
@@ -210,7 +308,7 @@ export class Connection {
       keepAlive: KEEPALIVE_MS,
       retryAttempts: Number.POSITIVE_INFINITY,
       shouldRetry: () => !this.closed,
-      retryWait: (retries) => wait(backoff(retries, minDelay, maxDelay, lastClose)),
+      retryWait: (retries) => wait(backoff(retries, minDelay, maxDelay)),
       connectionParams: async () => ({ apiKey: publicApiKey, token: await tokens.token() }),
       onNonLazyError: (error) => this.recover(ws, error),
       on: {
@@ -224,15 +322,15 @@ export class Connection {
         },
         closed: (event) => {
           this.clearPongTimer();
-          if (isCloseEvent(event)) {
-            lastClose = event.code;
-            if (event.code === 4403) {
-              // Expired token, revoked or rotated key: the next attempt fetches a fresh token.
-              tokens.invalidate();
+          if (isCloseEvent(event) && event.code === 4403) {
+            // Expired token, revoked or rotated key: the next attempt fetches a fresh token.
+            tokens.invalidate();
+            if (!/expired/i.test(event.reason)) {
               this.errors.emit(new SyncForgeError("FORBIDDEN", event.reason || "credentials refused", { closeCode: 4403 }));
             }
           }
-          if (!this.closed) this.setStatus("reconnecting");
+          this.closedSignal.emit();
+          if (!this.closed) this.setStatus(this.everConnected ? "reconnecting" : "connecting");
         },
         ping: (received) => {
           if (!received) {
@@ -255,16 +353,25 @@ export class Connection {
     const failure = toSyncForgeError(error);
     this.errors.emit(failure);
     this.ws = null;
-    void ws.dispose();
-    this.setStatus("reconnecting");
+    Promise.resolve(ws.dispose()).catch(() => {});
+    this.setStatus(this.everConnected ? "reconnecting" : "connecting");
     const code = isCloseEvent(error) ? error.code : 0;
-    const delay = code === 4429 ? Math.max(RATE_LIMITED_DELAY_MS, (failure.retryAfter ?? 0) * 1000) : backoff(this.failures++, 250, 5000, 0);
-    this.recovery = setTimeout(() => {
+    const delay =
+      code === 4429 ? Math.max(RATE_LIMITED_DELAY_MS, (failure.retryAfter ?? 0) * 1000) : backoff(this.failures++, 250, 5000);
+    // Requests and stream starts wait for the delay too: no new socket before it.
+    let resolve!: () => void;
+    const done = new Promise<void>((r) => (resolve = r));
+    const timer = setTimeout(() => {
       this.recovery = null;
+      resolve();
       if (this.closed) return;
-      for (const running of [...this.streams]) this.start(running);
+      for (const running of [...this.streams]) {
+        running.dispose = null;
+        void this.start(running);
+      }
       if (this.streams.size === 0) this.socket();
     }, delay);
+    this.recovery = { timer, done, resolve };
   }
 
   private clearPongTimer(): void {
@@ -280,11 +387,10 @@ export class Connection {
   }
 }
 
-/** Exponential backoff with jitter (50–100% of the step); a 4429 waits longer. */
-function backoff(retries: number, minDelay: number, maxDelay: number, lastClose: number): number {
+/** Exponential backoff with jitter (50–100% of the step). */
+function backoff(retries: number, minDelay: number, maxDelay: number): number {
   const step = Math.min(maxDelay, minDelay * 2 ** retries);
-  const delay = step * (0.5 + Math.random() * 0.5);
-  return lastClose === 4429 ? Math.max(delay, RATE_LIMITED_DELAY_MS) : delay;
+  return step * (0.5 + Math.random() * 0.5);
 }
 
 function wait(ms: number): Promise<void> {

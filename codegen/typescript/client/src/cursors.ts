@@ -22,8 +22,13 @@ export class RoomCursors {
    * @internal Made by the room.
    * @param send sends one move (`moveCursor`); resolves when the server answered.
    * @param tickMs the room's cursor tick: moves are sent at most this often.
+   * @param take takes one move from the connection's budget: 0, or the milliseconds to wait.
    */
-  constructor(private readonly send: (position: CursorPosition) => Promise<unknown>, public tickMs: number) {}
+  constructor(
+    private readonly send: (position: CursorPosition) => Promise<unknown>,
+    public tickMs: number,
+    private readonly take: () => number = () => 0,
+  ) {}
 
   /** Others' latest cursors (idle ones included, flagged). */
   get others(): readonly Cursor[] {
@@ -78,9 +83,8 @@ export class RoomCursors {
     if (this.last) this.update(this.last);
   }
 
-  private schedule(): void {
+  private schedule(wait = Math.max(0, this.lastSent + this.tickMs - Date.now())): void {
     if (this.timer || this.inflight) return;
-    const wait = Math.max(0, this.lastSent + this.tickMs - Date.now());
     this.timer = setTimeout(() => {
       this.timer = null;
       this.flush();
@@ -90,6 +94,8 @@ export class RoomCursors {
   private flush(): void {
     const position = this.latest;
     if (!position) return;
+    const wait = this.take(); // the connection's moves per second, shared by its rooms
+    if (wait > 0) return this.schedule(wait);
     this.latest = null;
     this.inflight = true;
     this.lastSent = Date.now();

@@ -9,10 +9,10 @@
 //   a lost answer is re-sent, which Yjs makes harmless (an update applied twice changes nothing).
 // - Awareness (y-protocols) goes through `updateAwareness` / `documentAwareness`.
 import * as Y from "yjs";
-import { Awareness, applyAwarenessUpdate, encodeAwarenessUpdate } from "y-protocols/awareness";
+import { Awareness, applyAwarenessUpdate, encodeAwarenessUpdate, removeAwarenessStates } from "y-protocols/awareness";
 import { fromBase64, toBase64 } from "./base64";
 import type { Connection, StreamHandle } from "./connection";
-import { SyncForgeError } from "./errors";
+import { SyncForgeError, isTransient } from "./errors";
 import {
   ApplyDocumentUpdateDocument,
   DocumentAwarenessDocument,
@@ -25,12 +25,16 @@ import {
 import { Signal, type Unsubscribe } from "./signal";
 import type { SyncStatus } from "./types";
 
-/** loading (first sync), then synchronizing (local edits not yet durable) or synchronized. */
-export type DocumentStatus = "loading" | SyncStatus;
+/**
+ * loading (first sync), then synchronizing (local edits not yet durable) or synchronized;
+ * error once the server refused a local change (see `onError`): this copy holds what the
+ * server does not, and it is never reported as synchronized again.
+ */
+export type DocumentStatus = "loading" | SyncStatus | "error";
 
-// Errors after which a local update is kept and sent again later.
-const RETRYABLE = new Set(["DISCONNECTED", "UNAVAILABLE", "DOCUMENT_UNAVAILABLE", "RATE_LIMITED", "INTERNAL_ERROR"]);
 const RETRY_DELAY_MS = 500;
+// Queued updates are merged into requests of at most this many bytes (the server takes 512 KiB).
+const MAX_MERGED_BYTES = 256 * 1024;
 const AWARENESS_INTERVAL_MS = 50;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -59,6 +63,7 @@ export class SyncedDocument {
   private retry: ReturnType<typeof setTimeout> | null = null;
   private loaded = false;
   private destroyed = false;
+  private refused = false;
   // Highest seq such that every update up to it is applied here (ours via acks, others' via the stream).
   private watermark = 0;
   private readonly seen = new Set<number>();
@@ -68,6 +73,7 @@ export class SyncedDocument {
   private awarenessInflight = false;
   private awarenessDirty = false;
   private readonly unsubscribes: Unsubscribe[] = [];
+  private readonly whenDestroyed: (() => void)[] = [];
   private readyCallbacks!: { resolve: () => void; reject: (error: SyncForgeError) => void };
 
   /** @internal Documents are made by {@link Room.getDocument}. */
@@ -116,16 +122,19 @@ export class SyncedDocument {
     return this.errorSignal.subscribe(listener);
   }
 
-  /** Resolves when every local update so far is durable on the server. */
+  /** Resolves when every local update so far is durable; rejects if one is refused or on destroy. */
   whenSynced(): Promise<void> {
     if (this.statusValue === "synchronized") return Promise.resolve();
-    return new Promise((resolve) => {
+    if (this.statusValue === "error") return Promise.reject(new SyncForgeError("REFUSED", "a local change was refused"));
+    return new Promise((resolve, reject) => {
       const stop = this.subscribe((status) => {
-        if (status === "synchronized") {
+        if (status === "synchronized" || status === "error") {
           stop();
-          resolve();
+          if (status === "synchronized") resolve();
+          else reject(new SyncForgeError("REFUSED", "a local change was refused"));
         }
       });
+      this.whenDestroyed.push(() => reject(new SyncForgeError("CLOSED", "the document was destroyed")));
     });
   }
 
@@ -135,6 +144,13 @@ export class SyncedDocument {
     this.destroyed = true;
     this.doc.off("update", this.onLocalUpdate);
     this.awareness.off("update", this.onAwarenessUpdate);
+    if (this.loaded && this.id && this.connection.status === "connected") {
+      // Tell the others at once that this client's cursor and selection are gone.
+      removeAwarenessStates(this.awareness, [this.doc.clientID], this);
+      const update = toBase64(encodeAwarenessUpdate(this.awareness, [this.doc.clientID]));
+      this.connection.request(UpdateAwarenessDocument, { documentId: this.id, update }, { once: true }).catch(() => {});
+    }
+    for (const reject of this.whenDestroyed.splice(0)) reject();
     this.updates?.stop();
     this.awarenessStream?.stop();
     if (this.retry) clearTimeout(this.retry);
@@ -164,9 +180,10 @@ export class SyncedDocument {
         () => ({ documentId: id, since: this.watermark }),
         {
           next: ({ documentUpdates: event }) => {
-            Y.applyUpdate(this.doc, fromBase64(event.update), this);
+            // Counted first: an app's observer that throws in applyUpdate must not stall `since`.
             if (event.full) this.jumpTo(event.seq);
             else this.markSeen(event.seq);
+            Y.applyUpdate(this.doc, fromBase64(event.update), this);
           },
           error: (error) => this.streamFailed(error, () => this.updates?.restart()),
         },
@@ -183,7 +200,7 @@ export class SyncedDocument {
       this.readyCallbacks.resolve();
     } catch (error) {
       const failure = error instanceof SyncForgeError ? error : new SyncForgeError("INTERNAL_ERROR", String(error));
-      if (RETRYABLE.has(failure.code) && !this.destroyed) {
+      if (isTransient(failure) && !this.destroyed) {
         this.retry = setTimeout(() => void this.load(), RETRY_DELAY_MS);
         return;
       }
@@ -203,7 +220,7 @@ export class SyncedDocument {
 
   private streamFailed(error: SyncForgeError, restart: () => void): void {
     if (this.destroyed) return;
-    if (RETRYABLE.has(error.code)) {
+    if (isTransient(error)) {
       // DOCUMENT_UNAVAILABLE and the like: subscribe again from the last seq seen.
       setTimeout(restart, RETRY_DELAY_MS);
       return;
@@ -219,10 +236,25 @@ export class SyncedDocument {
   };
 
   private flush(): void {
-    if (!this.loaded || this.destroyed || this.inflight || this.queue.length === 0) return;
+    if (!this.loaded || this.destroyed || this.inflight || this.retry || this.queue.length === 0) return;
     if (this.connection.status !== "connected") return; // sent on reconnect
-    const merged = this.queue.length === 1 ? (this.queue[0] as Uint8Array) : Y.mergeUpdates(this.queue);
-    this.queue = [];
+    const wait = this.connection.budget.take("documentUpdates");
+    if (wait > 0) {
+      this.retry = setTimeout(() => {
+        this.retry = null;
+        this.flush();
+      }, wait);
+      return;
+    }
+    // As many queued updates as fit in one request, merged (offline edits go as few requests).
+    let count = 0;
+    let bytes = 0;
+    while (count < this.queue.length && (count === 0 || bytes + (this.queue[count] as Uint8Array).length <= MAX_MERGED_BYTES)) {
+      bytes += (this.queue[count] as Uint8Array).length;
+      count += 1;
+    }
+    const batch = this.queue.splice(0, count);
+    const merged = batch.length === 1 ? (batch[0] as Uint8Array) : Y.mergeUpdates(batch);
     this.inflight = merged;
     const id = this.id as string;
     this.connection
@@ -235,7 +267,7 @@ export class SyncedDocument {
       })
       .catch((error: SyncForgeError) => {
         this.inflight = null;
-        if (RETRYABLE.has(error.code)) {
+        if (isTransient(error)) {
           this.queue.unshift(merged); // not acknowledged: it goes again, first
           const delay = error.code === "DISCONNECTED" ? 0 : Math.max(RETRY_DELAY_MS, (error.retryAfter ?? 0) * 1000);
           if (this.retry) clearTimeout(this.retry);
@@ -244,7 +276,9 @@ export class SyncedDocument {
             this.flush();
           }, delay);
         } else {
-          this.errorSignal.emit(error); // refused (too large, forbidden): it cannot succeed later
+          this.refused = true; // too large, forbidden: it cannot succeed later
+          this.errorSignal.emit(error);
+          this.flush();
         }
         this.refreshStatus();
       });
@@ -275,6 +309,7 @@ export class SyncedDocument {
 
   private sendAwareness(): void {
     if (!this.loaded || this.destroyed || this.awarenessTimer || this.awarenessInflight || !this.awarenessDirty) return;
+    const wait = Math.max(AWARENESS_INTERVAL_MS, this.connection.budget.take("awareness"));
     this.awarenessTimer = setTimeout(() => {
       this.awarenessTimer = null;
       if (this.destroyed || this.connection.status !== "connected") return;
@@ -290,11 +325,17 @@ export class SyncedDocument {
           this.awarenessInflight = false;
           this.sendAwareness();
         });
-    }, AWARENESS_INTERVAL_MS);
+    }, wait);
   }
 
   private refreshStatus(): void {
-    const status: DocumentStatus = !this.loaded ? "loading" : this.pendingUpdates > 0 ? "synchronizing" : "synchronized";
+    const status: DocumentStatus = this.refused
+      ? "error"
+      : !this.loaded
+        ? "loading"
+        : this.pendingUpdates > 0
+          ? "synchronizing"
+          : "synchronized";
     if (status === this.statusValue) return;
     this.statusValue = status;
     this.statusChanged.emit(status);

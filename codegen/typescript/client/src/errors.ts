@@ -6,7 +6,7 @@ export interface GraphQLErrorShape {
 }
 
 /** Codes the client itself raises, besides the server's (UNAUTHORIZED, FORBIDDEN, NOT_FOUND, ...). */
-export type ClientErrorCode = "DISCONNECTED" | "CLOSED" | "AUTH_FAILED";
+export type ClientErrorCode = "DISCONNECTED" | "CLOSED" | "AUTH_FAILED" | "LISTENER_FAILED";
 
 /**
  * An error from SyncForge or from the client: `code` is the server's `extensions.code`
@@ -52,4 +52,14 @@ export function toSyncForgeError(value: unknown): SyncForgeError {
   if (isCloseEvent(value)) return new SyncForgeError("DISCONNECTED", `socket closed (${value.code} ${value.reason})`, { closeCode: value.code });
   if (value instanceof Error) return new SyncForgeError("DISCONNECTED", value.message);
   return new SyncForgeError("INTERNAL_ERROR", String(value));
+}
+
+// Errors that say "not now": the same request may succeed later.
+const TRANSIENT_CODES = new Set(["DISCONNECTED", "UNAVAILABLE", "DOCUMENT_UNAVAILABLE", "RATE_LIMITED", "INTERNAL_ERROR"]);
+
+/** Whether retrying later may succeed (a lost socket, an overloaded server, a limit for now). */
+export function isTransient(error: SyncForgeError): boolean {
+  if (TRANSIENT_CODES.has(error.code)) return true;
+  // The connection's operation limit: one ends, then there is room again.
+  return error.code === "BAD_REQUEST" && error.extensions.reason === "TOO_MANY_OPERATIONS";
 }

@@ -23,6 +23,8 @@ export class RoomPresence<P extends JsonObject = JsonObject> {
   private readonly byUser = new Map<string, { info: UserInfo; connections: Map<string, Participant<P>> }>();
   private selfId: string | null = null;
   private snapshot: PresenceState<P> = { self: null, others: [], users: [] };
+  // The last `self` and what it was made of: unchanged inputs keep the same object (fewer renders).
+  private selfMadeOf: { base: Participant<P>; presence: P; status: PresenceStatus } | null = null;
   private readonly changed = new Signal<PresenceState<P>>();
 
   /** @internal Made by the room. @param local this connection's presence and status as last set (shown in `self` at once). */
@@ -117,8 +119,13 @@ export class RoomPresence<P extends JsonObject = JsonObject> {
       for (const participant of connections.values()) {
         if (participant.connectionId === this.selfId) {
           // Local changes show at once, before the server echoes them.
-          self = { ...participant, presence: this.local.presence, status: this.local.status };
-          list.push(self);
+          const made = this.selfMadeOf;
+          self =
+            made && made.base === participant && made.presence === this.local.presence && made.status === this.local.status
+              ? this.snapshot.self
+              : { ...participant, presence: this.local.presence, status: this.local.status };
+          this.selfMadeOf = { base: participant, presence: this.local.presence, status: this.local.status };
+          list.push(self as Participant<P>);
         } else {
           list.push(participant);
           others.push(participant);

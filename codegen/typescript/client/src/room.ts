@@ -1,7 +1,7 @@
 import type { Connection, StreamHandle } from "./connection";
 import { RoomCursors } from "./cursors";
 import { SyncedDocument, type DocumentOptions } from "./document";
-import { SyncForgeError } from "./errors";
+import { SyncForgeError, isTransient } from "./errors";
 import {
   BroadcastEventDocument,
   CursorsDocument,
@@ -32,8 +32,15 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const DEFAULT_TICK_MS = 50;
 // A refused or failed presence update (or join) is sent again this much later.
 const PRESENCE_RETRY_MS = 250;
-// Errors after which joining is retried rather than given up.
-const TRANSIENT = new Set(["UNAVAILABLE", "RATE_LIMITED", "INTERNAL_ERROR", "DISCONNECTED"]);
+// A stream the server ended because this socket fell behind: subscribe again.
+const LAGGING = "SUBSCRIBER_LAGGING";
+// leave() waits this long for leaveRoom's answer before ending the streams anyway.
+const LEAVE_TIMEOUT_MS = 1000;
+
+/** How long to wait before retrying after `error`. */
+function retryDelay(error: SyncForgeError): number {
+  return Math.max(PRESENCE_RETRY_MS, (error.retryAfter ?? 0) * 1000);
+}
 
 /**
  * A room this client is in: presence, cursors, broadcast events and documents, all over the
@@ -58,6 +65,7 @@ export class Room<P extends JsonObject = JsonObject> {
   private readonly unsubscribes: Unsubscribe[] = [];
   private resolvedId: Promise<string> | null = null;
   private left = false;
+  private holders = 1;
   private presenceSending = false;
   private presenceDirty = false;
   private syncValue: SyncStatus = "synchronized";
@@ -74,13 +82,12 @@ export class Room<P extends JsonObject = JsonObject> {
       { presence: options.initialPresence ?? ({} as P), status: options.initialStatus ?? "ONLINE" },
       () => this.sendPresence(),
     );
-    this.cursors = new RoomCursors((position) => this.moveCursor(position), DEFAULT_TICK_MS);
+    this.cursors = new RoomCursors((position) => this.moveCursor(position), DEFAULT_TICK_MS, () =>
+      connection.budget.take("moves"),
+    );
     this.unsubscribes.push(
       connection.statusChanged.subscribe((status) => {
         if (status === "reconnecting" && this.statusValue === "connected") this.setStatus("reconnecting");
-      }),
-      connection.connected.subscribe((reconnection) => {
-        if (reconnection && !this.left) this.cursors.resend();
       }),
     );
     void this.join();
@@ -126,7 +133,9 @@ export class Room<P extends JsonObject = JsonObject> {
     if (this.statusValue !== "connected") {
       throw new SyncForgeError("DISCONNECTED", "the room is not connected: the event was not sent");
     }
-    await this.connection.request(BroadcastEventDocument, { roomId: this.id as string, type, payload });
+    await this.connection.budget.spend("broadcasts");
+    // Not re-sent after a reconnection: a late event is worse than a lost one.
+    await this.connection.request(BroadcastEventDocument, { roomId: this.id as string, type, payload }, { once: true });
   }
 
   /**
@@ -134,7 +143,8 @@ export class Room<P extends JsonObject = JsonObject> {
    * Edit `doc` freely: changes are sent, acknowledged (`syncStatus`) and survive reconnections.
    */
   getDocument(slugOrId: string, options: DocumentOptions = {}): SyncedDocument {
-    let document = this.documents.get(slugOrId);
+    if (this.left) throw new SyncForgeError("CLOSED", "this room was left: enter it again");
+    let document = this.documents.get(slugOrId) ?? [...this.documents.values()].find((d) => d.id === slugOrId);
     if (!document) {
       document = new SyncedDocument(this.connection, () => this.resolveId(), slugOrId, options);
       this.documents.set(slugOrId, document);
@@ -145,22 +155,34 @@ export class Room<P extends JsonObject = JsonObject> {
     return document;
   }
 
-  /** Leave now: others see the leave at once, every stream of the room ends. */
-  async leave(): Promise<void> {
+  /** @internal Another `enterRoom` of the same room: one more `leave()` before it is left. */
+  retain(): void {
+    this.holders += 1;
+  }
+
+  /**
+   * Leave (once every `enterRoom` of this room has called it; `force` leaves at once): others
+   * see the leave at once, every stream of the room ends.
+   */
+  async leave(force = false): Promise<void> {
     if (this.left) return;
+    this.holders = force ? 0 : this.holders - 1;
+    if (this.holders > 0) return;
     this.left = true;
     const roomId = this.id;
+    this.onLeave(this);
+    this.setStatus("disconnected");
+    if (roomId && this.connection.status === "connected") {
+      // While still present: the server publishes the leave at once and ends roomPresence.
+      const leaving = this.connection.request(LeaveRoomDocument, { roomId }, { once: true }).catch(() => false);
+      await Promise.race([leaving, new Promise((resolve) => setTimeout(resolve, LEAVE_TIMEOUT_MS))]);
+    }
     for (const stream of this.streams) stream.stop();
     for (const document of this.documents.values()) document.destroy();
     this.documents.clear();
     for (const unsubscribe of this.unsubscribes) unsubscribe();
     this.presence.clear();
     this.cursors.clear();
-    this.setStatus("disconnected");
-    this.onLeave(this);
-    if (roomId && this.connection.status === "connected") {
-      await this.connection.request(LeaveRoomDocument, { roomId }).catch(() => false);
-    }
   }
 
   /** @internal The room's id (resolving a slug with the organization of the client's credentials). */
@@ -189,8 +211,8 @@ export class Room<P extends JsonObject = JsonObject> {
       roomId = await this.resolveId();
     } catch (error) {
       const failure = error as SyncForgeError;
-      if (failure.code === "DISCONNECTED" && !this.left) {
-        setTimeout(() => void this.join(), PRESENCE_RETRY_MS);
+      if (isTransient(failure) && !this.left) {
+        setTimeout(() => void this.join(), retryDelay(failure));
         return;
       }
       this.fail(failure);
@@ -212,21 +234,34 @@ export class Room<P extends JsonObject = JsonObject> {
           if (roomPresence.kind !== "SYNC") return;
           this.setStatus("connected");
           if (this.presenceDirty) this.sendPresence(); // changed while the rejoin was on its way
+          this.cursors.resend(); // the server forgot this connection's cursor with the old socket
         },
         error: (error) => {
-          if (!TRANSIENT.has(error.code)) return this.fail(error);
+          if (this.left) return;
+          if (!isTransient(error)) return this.fail(error);
           this.errorSignal.emit(error);
-          setTimeout(() => presence.restart(), Math.max(PRESENCE_RETRY_MS, (error.retryAfter ?? 0) * 1000));
+          this.setStatus("reconnecting");
+          setTimeout(() => presence.restart(), retryDelay(error));
+        },
+        // Ended without an error while we stay (the server dropped the entry): join again.
+        complete: () => {
+          if (this.left) return; // our own leaveRoom
+          this.setStatus("reconnecting");
+          setTimeout(() => presence.restart(), PRESENCE_RETRY_MS);
         },
       },
     );
-    const cursors = this.connection.stream(CursorsDocument, () => ({ roomId }), {
+    const resubscribing = (stream: () => StreamHandle) => (error: SyncForgeError) => {
+      this.errorSignal.emit(error);
+      if (isTransient(error) || error.code === LAGGING) setTimeout(() => stream().restart(), retryDelay(error));
+    };
+    const cursors: StreamHandle = this.connection.stream(CursorsDocument, () => ({ roomId }), {
       next: ({ cursors: batch }) => this.cursors.apply(batch),
-      error: (error) => this.errorSignal.emit(error),
+      error: resubscribing(() => cursors),
     });
-    const events = this.connection.stream(RoomEventsDocument, () => ({ roomId }), {
+    const events: StreamHandle = this.connection.stream(RoomEventsDocument, () => ({ roomId }), {
       next: ({ roomEvents }) => this.eventSignal.emit(roomEvents as RoomEvent),
-      error: (error) => this.errorSignal.emit(error),
+      error: resubscribing(() => events),
     });
     this.streams.push(presence, cursors, events);
   }
@@ -243,11 +278,19 @@ export class Room<P extends JsonObject = JsonObject> {
     }
     this.presenceSending = true;
     this.presenceDirty = false;
-    this.connection
-      .request(UpdatePresenceDocument, { roomId: this.id, presence: this.presence.mine, status: this.presence.myStatus })
-      .catch(() => {
+    const roomId = this.id;
+    this.connection.budget
+      .spend("presence")
+      .then(() =>
+        this.connection.request(UpdatePresenceDocument, { roomId, presence: this.presence.mine, status: this.presence.myStatus }),
+      )
+      .catch((error: SyncForgeError) => {
+        if (!isTransient(error)) {
+          this.errorSignal.emit(error); // refused (too large, forbidden): sending it again would not help
+          return;
+        }
         this.presenceDirty = true;
-        return new Promise((resolve) => setTimeout(resolve, PRESENCE_RETRY_MS));
+        return new Promise((resolve) => setTimeout(resolve, retryDelay(error)));
       })
       .finally(() => {
         this.presenceSending = false;
@@ -257,19 +300,23 @@ export class Room<P extends JsonObject = JsonObject> {
 
   private moveCursor(position: Parameters<RoomCursors["update"]>[0]): Promise<unknown> {
     if (!this.id || this.statusValue !== "connected") return Promise.resolve(false);
-    return this.connection.request(MoveCursorDocument, {
-      roomId: this.id,
-      x: position.x ?? null,
-      y: position.y ?? null,
-      elementId: position.elementId ?? null,
-      offset: position.offset ?? null,
-      selection: position.selection ?? null,
-    });
+    return this.connection.request(
+      MoveCursorDocument,
+      {
+        roomId: this.id,
+        x: position.x ?? null,
+        y: position.y ?? null,
+        elementId: position.elementId ?? null,
+        offset: position.offset ?? null,
+        selection: position.selection ?? null,
+      },
+      { once: true }, // a stale move is not worth re-sending
+    );
   }
 
   private fail(error: SyncForgeError): void {
     this.errorSignal.emit(error);
-    if (!this.left) void this.leave();
+    if (!this.left) void this.leave(true);
   }
 
   private refreshSync(): void {

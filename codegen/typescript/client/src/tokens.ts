@@ -27,6 +27,8 @@ export type TokenOptions =
 
 // A token is reused until this close to its expiry (the server closes with 4403 at expiry).
 const EXPIRY_MARGIN_MS = 30_000;
+// A token request that hangs (a laptop waking up) is abandoned, and the next attempt asks again.
+const FETCH_TIMEOUT_MS = 10_000;
 
 /**
  * Fetches end-user tokens and keeps the current one until it nears expiry or the server
@@ -55,7 +57,10 @@ export class TokenSource {
   }
 
   private async fetchToken(): Promise<string> {
-    const answer = this.options.getToken ? await this.options.getToken() : await this.post(this.options.authEndpoint);
+    const answer = await withTimeout(
+      this.options.getToken ? this.options.getToken() : this.post(this.options.authEndpoint),
+      FETCH_TIMEOUT_MS,
+    );
     const { token, expiresAt } = typeof answer === "string" ? { token: answer, expiresAt: undefined } : answer;
     if (typeof token !== "string" || token === "") {
       throw new SyncForgeError("AUTH_FAILED", "the token endpoint answered no token");
@@ -71,6 +76,7 @@ export class TokenSource {
       credentials: "include",
       headers: { "Content-Type": "application/json" },
       body: "{}",
+      signal: AbortSignal.timeout(FETCH_TIMEOUT_MS),
     });
     if (!response.ok) {
       throw new SyncForgeError("AUTH_FAILED", `the token endpoint answered HTTP ${response.status}`, { status: response.status });
@@ -89,4 +95,12 @@ export function tokenExpiry(token: string): number {
     // not a JWT we can read: fall through
   }
   return Date.now() + 5 * 60_000;
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new SyncForgeError("AUTH_FAILED", `no token after ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }

@@ -106,7 +106,7 @@ test("the SDK and a plain Yjs peer (tests/interop/yjs_peer.mjs) editing together
   assert.equal(await serverText(id), text.toString());
 });
 
-test("a refused update (too large) is reported and dropped; the document keeps working", async () => {
+test("a refused update (too large) is reported, the document says error, later edits still reach the server", async () => {
   const room = await newRoom({ documents: ["big"] });
   const handle = newClient("big").enterRoom(room.slug).getDocument("big");
   await handle.ready;
@@ -115,7 +115,23 @@ test("a refused update (too large) is reported and dropped; the document keeps w
   handle.doc.getText("content").insert(0, "x".repeat(600 * 1024));
   await waitFor(() => errors.length > 0, "the refusal");
   assert.equal(errors[0].code, "VALIDATION_ERROR");
+  assert.equal(handle.status, "error", "a copy holding what the server refused is never 'synchronized'");
+  await assert.rejects(handle.whenSynced(), (error) => error.code === "REFUSED");
   handle.doc.getText("other").insert(0, "small");
+  await waitFor(() => handle.pendingUpdates === 0, "the small edit is acknowledged");
+  const { document } = await backend('query($id: UUID!) { document(id: $id) { text(root: "other") } }', { id: room.documents.big });
+  assert.equal(document.text, "small");
+});
+
+test("many queued updates go as few merged requests, none over the server's size limit", async () => {
+  const room = await newRoom({ documents: ["bulk"] });
+  const handle = newClient("bulk").enterRoom(room.slug).getDocument("bulk");
+  await handle.ready;
+  const text = handle.doc.getText("content");
+  // 1,200 separate 1 KiB edits in one go (as after a long offline period): ~1.2 MB in total.
+  for (let i = 0; i < 1200; i++) text.insert(text.length, `${String(i).padStart(4, "0")}${"y".repeat(1020)}`);
   await handle.whenSynced();
-  assert.equal(handle.pendingUpdates, 0);
+  assert.equal(await serverText(room.documents.bulk), text.toString());
+  const { document } = await backend("query($id: UUID!) { document(id: $id) { seq } }", { id: room.documents.bulk });
+  assert.ok(document.seq < 60, `${document.seq} requests for 1,200 edits`);
 });

@@ -102,3 +102,22 @@ test("errors: an unknown room ends in disconnected with NOT_FOUND", async () => 
   await waitFor(() => room.status === "disconnected", "the room gives up");
   assert.equal(errors[0]?.code, "NOT_FOUND");
 });
+
+test("entering a room twice answers the same room; it is left after both leaves (React providers share it)", async () => {
+  const room = await newRoom();
+  const client = newClient("twice");
+  const first = client.enterRoom(room.slug);
+  const second = client.enterRoom(room.slug);
+  assert.equal(first, second);
+  const watcher = newClient("twice-watcher").enterRoom(room.slug);
+  await waitFor(() => watcher.presence.others.length === 1, "the watcher sees the user");
+  await first.leave();
+  assert.equal(second.status, "connected", "one leave of two keeps the room");
+  await second.leave();
+  assert.equal(second.status, "disconnected");
+  await waitFor(() => watcher.presence.others.length === 0, "the watcher sees the leave at once");
+  assert.throws(() => second.getDocument("anything"), (error) => error.code === "CLOSED");
+  const again = client.enterRoom(room.slug);
+  assert.notEqual(again, first);
+  await waitFor(() => again.status === "connected" && watcher.presence.others.length === 1, "entered again");
+});

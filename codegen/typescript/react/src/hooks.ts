@@ -14,42 +14,49 @@ import type {
 } from "@syncforge/client";
 import type * as Y from "yjs";
 import type { Awareness } from "y-protocols/awareness";
+import type { Room } from "@syncforge/client";
 import { useRoom } from "./context";
+
+type AnyRoom = Room<JsonObject>;
+
+/** A room value as React state: one subscription per room (not per render), read on each change. */
+function useRoomValue<T>(subscribe: (room: AnyRoom, notify: () => void) => () => void, read: (room: AnyRoom) => T): T {
+  const room = useRoom();
+  const listen = useCallback((notify: () => void) => subscribe(room, notify), [room, subscribe]);
+  const snapshot = () => read(room);
+  return useSyncExternalStore(listen, snapshot, snapshot);
+}
+
+const onPresence = (room: AnyRoom, notify: () => void) => room.presence.subscribe(notify);
+const onCursors = (room: AnyRoom, notify: () => void) => room.cursors.subscribe(notify);
+const onStatus = (room: AnyRoom, notify: () => void) => room.onStatus(notify);
+const onSync = (room: AnyRoom, notify: () => void) => room.onSyncStatus(notify);
+const readStatus = (room: AnyRoom) => room.status;
+const readSelf = (room: AnyRoom) => room.presence.self;
+const readOthers = (room: AnyRoom) => room.presence.others;
+const readUsers = (room: AnyRoom) => room.presence.state.users;
+const readMine = (room: AnyRoom) => room.presence.mine;
+const readCursors = (room: AnyRoom) => room.cursors.others;
+const readSync = (room: AnyRoom) => room.syncStatus;
 
 /** The room's status: connecting, connected, reconnecting or disconnected. */
 export function useStatus(): RoomStatus {
-  const room = useRoom();
-  return useSyncExternalStore(
-    (notify) => room.onStatus(notify),
-    () => room.status,
-  );
+  return useRoomValue(onStatus, readStatus);
 }
 
 /** This connection in the room (null until joined). */
 export function useSelf<P extends JsonObject = JsonObject>(): Participant<P> | null {
-  const room = useRoom<P>();
-  return useSyncExternalStore(
-    (notify) => room.presence.subscribe(notify),
-    () => room.presence.self,
-  );
+  return useRoomValue(onPresence, readSelf) as Participant<P> | null;
 }
 
 /** Every other connection in the room (others' tabs and devices each count once). */
 export function useOthers<P extends JsonObject = JsonObject>(): readonly Participant<P>[] {
-  const room = useRoom<P>();
-  return useSyncExternalStore(
-    (notify) => room.presence.subscribe(notify),
-    () => room.presence.others,
-  );
+  return useRoomValue(onPresence, readOthers) as readonly Participant<P>[];
 }
 
 /** Everyone present grouped per user, you included (for avatar stacks). */
 export function useUsers<P extends JsonObject = JsonObject>(): readonly PresentUser<P>[] {
-  const room = useRoom<P>();
-  return useSyncExternalStore(
-    (notify) => room.presence.subscribe(notify),
-    () => room.presence.state.users,
-  );
+  return useRoomValue(onPresence, readUsers) as readonly PresentUser<P>[];
 }
 
 /** A function that merges a patch into this connection's presence. */
@@ -60,11 +67,7 @@ export function useUpdateMyPresence<P extends JsonObject = JsonObject>(): (patch
 
 /** This connection's presence and the function that updates it, like `useState`. */
 export function useMyPresence<P extends JsonObject = JsonObject>(): [P, (patch: Partial<P>) => void] {
-  const room = useRoom<P>();
-  const presence = useSyncExternalStore(
-    (notify) => room.presence.subscribe(notify),
-    () => room.presence.mine,
-  );
+  const presence = useRoomValue(onPresence, readMine) as P;
   return [presence, useUpdateMyPresence<P>()];
 }
 
@@ -79,10 +82,7 @@ export interface CursorsState {
 /** Others' cursors, and `updateCursor` for yours. */
 export function useCursors(): CursorsState {
   const room = useRoom();
-  const cursors = useSyncExternalStore(
-    (notify) => room.cursors.subscribe(notify),
-    () => room.cursors.others,
-  );
+  const cursors = useRoomValue(onCursors, readCursors);
   const updateCursor = useCallback((position: CursorPosition) => room.cursors.update(position), [room]);
   return { cursors, updateCursor };
 }
@@ -119,17 +119,12 @@ export function useDocumentAwareness(slugOrId: string): Awareness {
 /** The document's status: loading, synchronizing (edits not yet durable) or synchronized. */
 export function useDocumentStatus(slugOrId: string): DocumentStatus {
   const document = useSyncedDocument(slugOrId);
-  return useSyncExternalStore(
-    (notify) => document.subscribe(notify),
-    () => document.status,
-  );
+  const listen = useCallback((notify: () => void) => document.subscribe(notify), [document]);
+  const snapshot = () => document.status;
+  return useSyncExternalStore(listen, snapshot, snapshot);
 }
 
 /** Whether every local change to the room's documents is durable on the server. */
 export function useSyncStatus(): SyncStatus {
-  const room = useRoom();
-  return useSyncExternalStore(
-    (notify) => room.onSyncStatus(notify),
-    () => room.syncStatus,
-  );
+  return useRoomValue(onSync, readSync);
 }
