@@ -1,10 +1,11 @@
-"""The `syncforge` command: serve, worker, migrate, export-schema, mailbox."""
+"""The `syncforge` command: serve, worker, migrate, export-schema, mailbox, dev-keys."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import gc
+import json
 import logging
 import signal
 import sys
@@ -17,6 +18,7 @@ from app.settings import ConfigError, Settings, load_settings
 
 if TYPE_CHECKING:
     from app.accounts.credentials_models import EmailMessage
+    from app.demo.dev_keys import DevKeys
 
 log = logging.getLogger("syncforge")
 
@@ -180,6 +182,90 @@ def cmd_mailbox(args: argparse.Namespace) -> None:
         )
 
 
+# What `dev-keys` prints, as .env / shell lines. Not SYNCFORGE_SECRET_KEY: that is the
+# deployment's own secret (settings), which an sk_live_ key must never be mistaken for.
+DEV_KEYS_VARIABLES = ("SYNCFORGE_GRAPHQL_URL", "SYNCFORGE_PUBLIC_API_KEY", "SYNCFORGE_SECRET_API_KEY")
+
+
+async def _dev_keys(settings: Settings, slug: str) -> DevKeys:
+    from sqlalchemy.exc import DBAPIError
+
+    from app.db import create_engine, create_session_factory
+    from app.demo.dev_keys import ensure_dev_keys
+    from app.errors import DomainError
+    from app.security.keys import load_keys
+
+    engine = create_engine(settings)
+    try:
+        return await ensure_dev_keys(create_session_factory(engine), load_keys(settings), settings, slug=slug)
+    except DomainError as exc:
+        raise ConfigError(f"--org: {exc.message}") from None
+    except DBAPIError as exc:
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else type(exc).__name__
+        raise ConfigError(
+            f"DATABASE_URL: cannot write the keys ({reason}); run `syncforge migrate`?"
+        ) from None
+    finally:
+        await engine.dispose()
+
+
+def cmd_dev_keys(args: argparse.Namespace) -> None:
+    from app.db.migrate import upgrade
+    from app.preflight import check_database
+
+    settings = load_settings()
+    _configure_logging(settings)
+    asyncio.run(check_database(settings))
+    if settings.should_auto_migrate:  # the embedded default: as `serve` would, on a fresh directory
+        upgrade(settings)
+    if not settings.is_sqlite:
+        print(
+            "syncforge: note: dev-keys is meant for development; DATABASE_URL is not the embedded default",
+            file=sys.stderr,
+        )
+    result = asyncio.run(_dev_keys(settings, args.org))
+    graphql_url = f"{settings.public_url.rstrip('/')}/graphql"
+    account = result.created_account
+    if args.json:
+        document = {
+            "graphqlUrl": graphql_url,
+            "publicApiKey": result.public_api_key,
+            "secretApiKey": result.secret_api_key,
+            "organization": {
+                "id": str(result.organization_id),
+                "slug": result.organization_slug,
+                "name": result.organization_name,
+            },
+            "owners": result.owners,
+            "createdAccount": {"email": account.email, "password": account.password} if account else None,
+        }
+        sys.stdout.write(json.dumps(document, indent=2) + "\n")
+        return
+    lines = [
+        f"# SyncForge development keys of organization {result.organization_name!r}"
+        f" (slug {result.organization_slug}, id {result.organization_id}).",
+        "# The same keys are printed on every run (derived from this deployment's secret key);",
+        "# revoke one in GraphiQL (revokeApiKey) and the next run prints a new one.",
+    ]
+    if account is not None:
+        lines += [
+            f"# Created the developer account {account.email} with the password {account.password}",
+            "# (shown only now): log in to GraphiQL with it (the logIn mutation).",
+        ]
+    elif result.owners:
+        lines.append(
+            f"# Owned by {', '.join(result.owners)}: log in with that account (lost the password?"
+            " requestPasswordReset, then `syncforge mailbox`)."
+        )
+    url_name, public_name, secret_name = DEV_KEYS_VARIABLES
+    lines += [
+        f"{url_name}={graphql_url}",
+        f"{public_name}={result.public_api_key}",
+        f"{secret_name}={result.secret_api_key}",
+    ]
+    sys.stdout.write("\n".join(lines) + "\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="syncforge",
@@ -243,6 +329,20 @@ def build_parser() -> argparse.ArgumentParser:
     mailbox.add_argument("--limit", type=int, default=10, help="how many messages (default 10)")
     mailbox.add_argument("--to", metavar="EMAIL", help="only messages to this address")
     mailbox.set_defaults(handler=cmd_mailbox)
+
+    dev_keys = sub.add_parser(
+        "dev-keys",
+        help="print (creating them if needed) a development organization's publishable and secret keys",
+        description=(
+            "Find or create a development organization (and a developer account owning it) in the "
+            "database (DATABASE_URL; the embedded default is migrated first) and print its "
+            "publishable and secret keys and the GraphQL URL, as lines for an .env file. The same "
+            "keys every run. Meant for development."
+        ),
+    )
+    dev_keys.add_argument("--org", default="dev", metavar="SLUG", help="its slug (default dev)")
+    dev_keys.add_argument("--json", action="store_true", help="print one JSON object (for scripts)")
+    dev_keys.set_defaults(handler=cmd_dev_keys)
     return parser
 
 

@@ -18,7 +18,6 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.responses import RedirectResponse
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.types import Receive, Scope, Send
@@ -30,6 +29,9 @@ from app.auth.rate_limit import RateLimits
 from app.auth.usage import UsageRecorder
 from app.cursors.feed import CursorRooms
 from app.db import create_engine, create_session_factory
+from app.demo import landing
+from app.demo.routes import demo_routes
+from app.demo.runtime import DemoRuntime
 from app.documents import service as document_service
 from app.documents.awareness import AwarenessFeed
 from app.documents.debounce import Debouncer
@@ -235,6 +237,12 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False) -> 
                 connection_rates=ConnectionLimits.rates(settings),
                 member_changes=member_changes,
             )
+            if settings.serves_demo:
+                # The demo's organization, room, document and key: made now, on first start.
+                demo = DemoRuntime(app.state.syncforge)
+                stack.push_async_callback(_bounded, "demo", demo.close)
+                await demo.start()
+                app.state.demo = demo
             log.info("SyncForge started in %s mode", settings.mode.value)
             if settings.document_durability != "log":
                 log.warning(
@@ -245,16 +253,15 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False) -> 
                 gc.freeze()
             yield
 
-    async def index(request: object) -> RedirectResponse:
-        return RedirectResponse("/graphql")
-
     routes = [
-        Route("/", index),
+        Route("/", landing.index(demo=settings.serves_demo)),
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         Route("/graphql", graphql),  # any method: the view answers others with a coded 405
         WebSocketRoute("/graphql", graphql),
         Mount(GRAPHIQL_ASSETS_URL, StaticFiles(directory=GRAPHIQL_ASSETS, check_dir=False)),
+        # /demo, /demo/config, /demo/token and /demo-assets exist only when the demo is on.
+        *(demo_routes() if settings.serves_demo else []),
     ]
     return SyncForgeApp(
         graphql,

@@ -10,6 +10,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Literal
 
+from limits import parse as parse_limit
 from pydantic import AliasChoices, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import URL, make_url
@@ -156,6 +157,14 @@ class Settings(BaseSettings):
     retention_connection_logs_days: int = 30
     retention_webhook_deliveries_days: int = 7
 
+    # --- Demo ---------------------------------------------------------------------------------
+    # The live demo at /demo (app/demo/): its page, a token endpoint minting end-user tokens for
+    # any visitor, and a seeded demo organization. None: on in the embedded default (SQLite and
+    # no REDIS_URL), off otherwise. Env SYNCFORGE_DEMO=true/false.
+    demo_enabled: bool | None = Field(default=None, validation_alias=AliasChoices("SYNCFORGE_DEMO"))
+    # Tokens POST /demo/token mints per client address (on top of SYNCFORGE_IP_RATE_LIMIT).
+    demo_token_rate_limit: str = "30/minute"
+
     @field_validator("database_url")
     @classmethod
     def _database_url(cls, value: str) -> str:
@@ -168,6 +177,15 @@ class Settings(BaseSettings):
             return None
         if not value.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("must start with redis://, rediss:// or unix://")
+        return value
+
+    @field_validator("demo_token_rate_limit")
+    @classmethod
+    def _rate_limit(cls, value: str) -> str:
+        try:
+            parse_limit(value)
+        except ValueError:
+            raise ValueError(f"{value!r} is not a rate limit (e.g. 30/minute)") from None
         return value
 
     @field_validator("secret_key")
@@ -196,6 +214,12 @@ class Settings(BaseSettings):
     @property
     def runs_embedded_scheduler(self) -> bool:
         return self.mode == Mode.EMBEDDED if self.embedded_scheduler is None else self.embedded_scheduler
+
+    @property
+    def serves_demo(self) -> bool:
+        if self.demo_enabled is not None:
+            return self.demo_enabled
+        return self.is_sqlite and self.mode == Mode.EMBEDDED
 
     @property
     def sqlite_path(self) -> Path | None:

@@ -39,6 +39,9 @@ def make_settings(database_url: str, **overrides: object) -> Settings:
         # Every test talks from 127.0.0.1 and, on PostgreSQL, one run shares one Redis namespace:
         # the address limit would be spent across tests. Tests of the limits set their own.
         "ip_rate_limit": "100000/minute",
+        # The demo seeds an organization with a room at start: tests that count rows would see it.
+        # Tests of the demo turn it on.
+        "demo_enabled": False,
     }
     values.update(overrides)
     return Settings(**values)

@@ -47,3 +47,18 @@ async def test_readyz_names_redis_when_it_goes_away(settings: Settings) -> None:
                 ready = await client.get("/readyz")
         assert ready.status_code == 503
         assert ready.json()["failing"] == ["redis"]
+
+
+@pytest.mark.parametrize("demo", [True, False])
+async def test_the_root_leads_a_browser_to_graphiql_and_the_demo(settings: Settings, demo: bool) -> None:
+    app = create_app(settings.model_copy(update={"demo_enabled": demo}))
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        page = await client.get("/", headers={"accept": "text/html,application/xhtml+xml"})
+        assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+        assert 'href="/graphql"' in page.text and "collaboration backend" in page.text
+        assert ('href="/demo"' in page.text) is demo
+        assert "syncforge dev-keys" in page.text
+        # Other clients are sent to the API, as before.
+        other = await client.get("/", headers={"accept": "application/json"})
+        assert other.status_code == 307 and other.headers["location"] == "/graphql"

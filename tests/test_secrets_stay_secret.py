@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import logging
 
+import httpx
 import pytest
 
+from app.main import create_app
+from app.settings import Settings
 from tests.gql import GQL, PASSWORD, create_key, create_org, end_user_token, sign_up
 
 EVERYTHING = """query($o: UUID) { me { id email } organization(id: $o) {
@@ -57,3 +60,19 @@ async def test_secrets_never_reach_logs_or_later_responses(
     for name, value in secrets.items():
         assert value not in logs, f"{name} appears in the logs"
         assert value not in later, f"{name} appears in a later response"
+
+
+async def test_the_demo_key_and_visitor_tokens_never_reach_logs(
+    settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    app = create_app(settings.model_copy(update={"demo_enabled": True}))
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+            public = (await http.get("/demo/config")).json()["publicApiKey"]
+            token = (await http.post("/demo/token", json={"name": "Ada", "color": "#123456"})).json()["token"]
+            await GQL(http).bearer(token, **{"x-api-key": public}).raw("{ viewer { kind } }")
+    logs = caplog.text + "".join(str(record.args) for record in caplog.records)
+    assert "demo: serving /demo" in logs  # the seed did log
+    assert public not in logs and token not in logs
