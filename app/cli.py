@@ -156,12 +156,17 @@ async def _read_mailbox(settings: Settings, limit: int, to: str | None) -> list[
         async with create_session_factory(engine)() as session:
             return list((await session.execute(query)).scalars())
     except DBAPIError as exc:
-        reason = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else type(exc).__name__
         raise ConfigError(
-            f"DATABASE_URL: cannot read the mailbox ({reason}); run `syncforge migrate`?"
+            f"DATABASE_URL: cannot read the mailbox ({_reason(exc)}); run `syncforge migrate`?"
         ) from None
     finally:
         await engine.dispose()
+
+
+def _reason(exc: Exception) -> str:
+    """A database error's first line (the driver's message), for a one-line CLI error."""
+    orig = getattr(exc, "orig", None)
+    return str(orig).strip().splitlines()[0] if orig is not None else type(exc).__name__
 
 
 def cmd_mailbox(args: argparse.Namespace) -> None:
@@ -201,9 +206,8 @@ async def _dev_keys(settings: Settings, slug: str) -> DevKeys:
     except DomainError as exc:
         raise ConfigError(f"--org: {exc.message}") from None
     except DBAPIError as exc:
-        reason = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else type(exc).__name__
         raise ConfigError(
-            f"DATABASE_URL: cannot write the keys ({reason}); run `syncforge migrate`?"
+            f"DATABASE_URL: cannot write the keys ({_reason(exc)}); run `syncforge migrate`?"
         ) from None
     finally:
         await engine.dispose()

@@ -20,7 +20,7 @@ from app.security import jwt
 from app.security.keys import Keys
 
 _EXTERNAL_ID = re.compile(r"^[\w.@:+-]{1,128}$")
-_COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
+COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")  # also the demo's visitor colors
 MAX_GRANTS = 50
 
 
@@ -71,7 +71,7 @@ async def mint(
         raise ValidationFailed(
             "userId must be 1-128 characters of letters, digits and ._@:+-", field="userId"
         )
-    if color is not None and not _COLOR.match(color):
+    if color is not None and not COLOR.match(color):
         raise ValidationFailed("color must look like #RRGGBB", field="color")
     if not 60 <= ttl_s <= max_ttl_s:
         raise ValidationFailed(f"ttlSeconds must be between 60 and {max_ttl_s}", field="ttlSeconds")

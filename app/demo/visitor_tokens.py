@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import input_guard
 from app.accounts import end_user_tokens
-from app.accounts.end_user_tokens import MintedToken
+from app.accounts.end_user_tokens import COLOR, MintedToken
 from app.auth.principal import RoomAccess
 from app.demo.seed import ROOM_PATTERN, DemoSeed
 from app.errors import BadRequest, ValidationFailed
@@ -28,7 +28,6 @@ TOKEN_TTL_S = 3600
 GRANTS = [(ROOM_PATTERN, [RoomAccess.READ, RoomAccess.WRITE, RoomAccess.PRESENCE, RoomAccess.COMMENT])]
 MAX_BODY_BYTES = 4096  # three short fields
 _VISITOR_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-_COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 NAME_MAX_CHARS = 40
 
@@ -67,7 +66,7 @@ def parse_visitor(body: bytes) -> Visitor:
     if not 1 <= len(name) <= NAME_MAX_CHARS:
         raise ValidationFailed(f"name must be 1 to {NAME_MAX_CHARS} characters", field="name")
     color = value.get("color")
-    if not isinstance(color, str) or not _COLOR.match(color):
+    if not isinstance(color, str) or not COLOR.match(color):
         raise ValidationFailed("color must look like #RRGGBB", field="color")
     return Visitor(user_id=user_id, name=name, color=color.lower())
 
