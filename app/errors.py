@@ -16,6 +16,7 @@ class ErrorCode(StrEnum):
     CONFLICT = "CONFLICT"
     ROOM_FULL = "ROOM_FULL"
     SUBSCRIBER_LAGGING = "SUBSCRIBER_LAGGING"
+    PRESENCE_EXPIRED = "PRESENCE_EXPIRED"
     DOCUMENT_UNAVAILABLE = "DOCUMENT_UNAVAILABLE"
     UNAVAILABLE = "UNAVAILABLE"  # a dependency (the pub/sub transport) is down: retry shortly
     INTERNAL_ERROR = "INTERNAL_ERROR"
@@ -87,6 +88,13 @@ class SubscriberLagging(DomainError):
     """A subscription fell so far behind that events were dropped and cannot be resent."""
 
     code = ErrorCode.SUBSCRIBER_LAGGING
+
+
+class PresenceExpired(DomainError):
+    """A connection's presence was removed by the server (its socket went silent for the room's
+    TTL): its `roomPresence` ends with this code, never silently; joining again restores it."""
+
+    code = ErrorCode.PRESENCE_EXPIRED
 
 
 class DocumentUnavailable(DomainError):

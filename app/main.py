@@ -11,11 +11,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from functools import partial
 from typing import Any
 
-import redis.asyncio as aioredis
-from redis.asyncio.retry import Retry
-from redis.backoff import ExponentialBackoff
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Mount, Route, WebSocketRoute
@@ -53,6 +48,7 @@ from app.realtime.credential_watch import CredentialWatch
 from app.realtime.feeds import Feeds
 from app.realtime.hub import Hub
 from app.realtime.presence_registry import MemoryPresenceRegistry, RedisPresenceRegistry
+from app.realtime.redis_client import redis_client
 from app.realtime.room_watch import RoomWatch
 from app.request_limits import MaxBodySize
 from app.rooms.cache import RoomCache
@@ -83,12 +79,10 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False) -> 
             await hub.start()
             stack.push_async_callback(_bounded, "hub", hub.stop)
             redis = (
-                aioredis.from_url(
+                redis_client(
                     settings.redis_url,
-                    # After a Redis restart, pooled connections are dead: retry on a fresh one.
-                    retry=Retry(ExponentialBackoff(cap=1.0), 3),
-                    retry_on_error=[RedisConnectionError, RedisTimeoutError],
-                    health_check_interval=10,
+                    max_connections=settings.redis_max_connections,
+                    timeout_s=settings.redis_pool_timeout_s,
                 )
                 if settings.redis_url
                 else None
@@ -120,7 +114,9 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False) -> 
             rooms = RoomCache(session_factory, hub, settings.room_cache_ttl_s)
             await rooms.start()
             stack.push_async_callback(_bounded, "rooms", rooms.stop)
-            presence = PresenceService(registry, hub, grace_s=settings.presence_grace_s)
+            presence = PresenceService(
+                registry, hub, grace_s=settings.presence_grace_s, tick_s=settings.presence_tick_s
+            )
             await presence.start()
             stack.push_async_callback(_bounded, "presence", presence.stop)
             cursors = CursorRooms(

@@ -51,6 +51,10 @@ class Settings(BaseSettings):
     # Prefix of every Redis key and channel this deployment owns (jobs, pub/sub), so several
     # deployments (or test runs) can share one Redis server.
     redis_namespace: str = "syncforge"
+    # Connections per Redis client, at most; past that a command waits for one (up to the
+    # timeout) instead of failing, so a storm of leaves queues rather than being dropped.
+    redis_max_connections: int = 64
+    redis_pool_timeout_s: float = 10.0
     # --- Accounts and security -------------------------------------------------------------
     # Signs JWTs and derives the encryption key for stored secrets (TOTP). At least 32 bytes.
     # Required with PostgreSQL; the embedded default keeps a generated one beside the SQLite file.
@@ -107,6 +111,8 @@ class Settings(BaseSettings):
     cursor_heartbeat_s: float = 5.0
     # Participants and connection logs are written in one batch this often.
     presence_flush_interval_s: float = 2.0
+    # Presence changes are merged and sent (and published to other processes) once per tick.
+    presence_tick_s: float = 0.05
     # Frames waiting for one slow socket, at most; past that its streams are resynced or ended.
     ws_outbox_max_frames: int = 256
     ws_outbox_max_bytes: int = 1 << 20

@@ -3,6 +3,8 @@ SIGKILLed process's connections leave; a Redis restart is survived without clien
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import signal
 import time
 from pathlib import Path
@@ -163,3 +165,46 @@ async def test_a_room_archived_while_redis_is_down_ends_streams_once_it_returns(
                     ):
                         assert message["payload"]["errors"][0]["extensions"]["reason"] == "ARCHIVED"
                         break
+
+
+async def test_a_mass_disconnect_records_every_leave_with_a_small_redis_pool(  # type: ignore[no-untyped-def]
+    settings: Settings, session_factory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """150 connections of one process drop at once while its Redis pool holds 4 connections:
+    commands wait for a connection instead of failing, and every leave reaches the other process
+    (and the registry) after the grace period."""
+    count = 150
+    extra = {"SYNCFORGE_REDIS_MAX_CONNECTIONS": "4", "SYNCFORGE_PRESENCE_GRACE_S": "1"}
+    log = tmp_path / "servers.log"
+    monkeypatch.setenv("SYNCFORGE_TEST_PROCESS_LOG", str(log))
+    with processes(settings, settings.redis_url or "", tmp_path, 2, **extra) as (a, b):
+        room = await setup_room(a, session_factory, max_participants=1000)
+        async with room.client("watcher", via=b) as watcher:
+            presence = await watcher.subscribe(PRESENCE, {"room": room.room_id})
+            await next_of(watcher, presence)
+            tokens = [await room.token(f"user-{i:03}") for i in range(count)]
+            stack = contextlib.AsyncExitStack()
+            clients = [
+                await stack.enter_async_context(
+                    graphql_ws(a.ws_url, {"apiKey": room.publishable, "token": t})
+                )
+                for t in tokens
+            ]
+            ops = await asyncio.gather(*(c.subscribe(PRESENCE, {"room": room.room_id}) for c in clients))
+            await asyncio.gather(*(next_of(c, op, timeout=30) for c, op in zip(clients, ops, strict=True)))
+            present: set[str] = set()
+            while len(present) < count:
+                event = (await next_of(watcher, presence, timeout=30))["roomPresence"]
+                present |= {u["userId"] for u in event["joins"]}
+            await stack.aclose()  # every socket closes at once, without leaveRoom
+            left: set[str] = set()
+            while len(left) < count:
+                event = (await next_of(watcher, presence, timeout=30))["roomPresence"]
+                assert not event["joins"], event
+                left |= {u["userId"] for u in event["leaves"]}
+            assert left == present
+            count_query = "query($id: UUID!) { room(id: $id) { participantCount } }"
+            answer = await room.dev.gql.data(count_query, id=room.room_id)
+            assert answer["room"]["participantCount"] == 1  # the watcher alone
+    written = log.read_text()
+    assert "Too many connections" not in written and "ending stream" not in written, written[-3000:]

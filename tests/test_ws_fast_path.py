@@ -140,14 +140,15 @@ def test_a_receivers_own_item_is_cut_out_of_the_shared_text(plans: PlanCache) ->
         b: cursors { userId } } }"""
     renderer = plans.get(document, None).payload_renderer({})  # type: ignore[union-attr]
     states = [CursorState(f"c{i}", f"u{i}", {}, float(i), 0.0, None, None, None, 0.0) for i in range(4)]
-    template = renderer.assemble(
-        CursorBatchData([], ["gone"]), [(s.connection_id, renderer.item_texts(s)) for s in states]
-    )
+    items = [(s.connection_id, renderer.item_texts(s, "cursors")) for s in states]
+    template = renderer.assemble(CursorBatchData([], ["gone"]), {"cursors": items})
     for exclude in [None, "c0", "c2", "c3", "unknown"]:
         others = [s for s in states if s.connection_id != exclude]
         expected = json.loads(renderer.render(CursorBatchData(others, ["gone"])))
         assert json.loads(template.text(exclude)) == expected
-    lonely = renderer.assemble(CursorBatchData([], []), [("c0", renderer.item_texts(states[0]))])
+    lonely = renderer.assemble(
+        CursorBatchData([], []), {"cursors": [("c0", renderer.item_texts(states[0], "cursors"))]}
+    )
     assert json.loads(lonely.text("c0"))["data"]["cursors"]["a"] == []
 
 

@@ -11,6 +11,7 @@ from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
 
 from app.errors import RateLimited
+from app.realtime.redis_client import redis_pool
 from app.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -23,8 +24,16 @@ class RateLimits:
             url = settings.redis_url.replace("redis://", "async+redis://", 1).replace(
                 "rediss://", "async+rediss://", 1
             )
+            pool = redis_pool(
+                settings.redis_url,
+                max_connections=settings.redis_max_connections,
+                timeout_s=settings.redis_pool_timeout_s,
+            )
             self._storage = RedisStorage(
-                url, implementation="redispy", key_prefix=f"{settings.redis_namespace}:ratelimit"
+                url,
+                implementation="redispy",
+                key_prefix=f"{settings.redis_namespace}:ratelimit",
+                connection_pool=pool,  # type: ignore[arg-type]  # limits passes it to redis-py
             )
         else:
             self._storage = MemoryStorage()

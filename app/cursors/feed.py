@@ -21,10 +21,10 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from app.graphql.ws.stream import FastStream
 from app.realtime.audience import Audience
 from app.realtime.hub import Hub
 from app.realtime.redis_backend import RESYNC
+from app.realtime.stream import Stream
 
 log = logging.getLogger(__name__)
 
@@ -232,7 +232,8 @@ class CursorRoom:
         cursors = batch.cursors
         only = cursors[0].connection_id if len(cursors) == 1 else None
         for renderer, streams in self.audience.groups.items():
-            template = renderer.assemble(batch, [(c.connection_id, renderer.item_texts(c)) for c in cursors])
+            items = [(c.connection_id, renderer.item_texts(c, "cursors")) for c in cursors]
+            template = renderer.assemble(batch, {"cursors": items})
             for stream in streams:
                 own = stream.key
                 if not batch.removed and (not cursors or own == only):
@@ -242,7 +243,7 @@ class CursorRoom:
                     continue
                 stream.send(template.text(own))
 
-    def send_full(self, stream: FastStream) -> None:
+    def send_full(self, stream: Stream) -> None:
         """Everything known now, but the receiver's own cursor: replaces whatever it shows."""
         others = [state for key, state in self.latest.items() if key != stream.key]
         stream.send(stream.renderer.render(CursorBatchData(others, [], full=True)))
@@ -279,7 +280,7 @@ class CursorRooms:
         if room is not None:
             room.remove_local(connection_id)
 
-    async def subscribe(self, room_id: str, tick_s: float, stream: FastStream) -> CursorRoom:
+    async def subscribe(self, room_id: str, tick_s: float, stream: Stream) -> CursorRoom:
         room = self.room(room_id, tick_s)
         if not room.listening:
             room.listening = True
@@ -296,7 +297,7 @@ class CursorRooms:
             room.send_full(stream)
         return room
 
-    async def unsubscribe(self, room: CursorRoom, stream: FastStream) -> None:
+    async def unsubscribe(self, room: CursorRoom, stream: Stream) -> None:
         room.audience.remove(stream)
         if not room.audience and room.listening:
             room.listening = False
@@ -327,7 +328,7 @@ class CursorRooms:
 class _Unsubscribe:
     __slots__ = ("rooms", "stream")
 
-    def __init__(self, rooms: CursorRooms, stream: FastStream) -> None:
+    def __init__(self, rooms: CursorRooms, stream: Stream) -> None:
         self.rooms = rooms
         self.stream = stream
 

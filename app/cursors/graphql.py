@@ -16,9 +16,9 @@ from app.cursors.feed import CursorState
 from app.errors import BadRequest, ValidationFailed
 from app.graphql.context import Context, Info
 from app.graphql.ws.fast import FastMutation, FastSubscription, unserved
-from app.graphql.ws.stream import FastStream
 from app.presence.identity import presence_identity
 from app.realtime.room_access import RoomTicket, room_ticket
+from app.realtime.stream import Stream
 
 MAX_SELECTION_BYTES = 2048
 ONLY_OVER_WEBSOCKET = "cursors run over the WebSocket connection (graphql-transport-ws)"
@@ -94,7 +94,7 @@ async def authorize_cursors(context: Context, arguments: dict[str, Any]) -> Room
     return await room_ticket(context, arguments["roomId"], Action.PRESENCE_READ)
 
 
-async def open_cursors(context: Context, arguments: dict[str, Any], stream: FastStream) -> None:
+async def open_cursors(context: Context, arguments: dict[str, Any], stream: Stream) -> None:
     ticket = await authorize_cursors(context, arguments)
     stream.key = context.connection_id
     await context.state.cursors.subscribe(ticket.room_id, ticket.cursor_tick_s, stream)
@@ -102,7 +102,7 @@ async def open_cursors(context: Context, arguments: dict[str, Any], stream: Fast
 
 FAST_FIELDS = (
     FastMutation("moveCursor", move_cursor, counts_as_request=False),
-    FastSubscription("cursors", "CursorBatch", open_cursors, authorize_cursors, splice="cursors"),
+    FastSubscription("cursors", "CursorBatch", open_cursors, authorize_cursors, splice=("cursors",)),
 )
 
 

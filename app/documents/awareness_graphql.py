@@ -15,8 +15,8 @@ from app.documents.awareness import AwarenessFeed
 from app.errors import BadRequest
 from app.graphql.context import Context, Info
 from app.graphql.ws.fast import FastMutation, FastSubscription, unserved
-from app.graphql.ws.stream import FastStream
 from app.realtime.feeds import Feeds
+from app.realtime.stream import Stream
 
 ONLY_OVER_WEBSOCKET = "awareness runs over the WebSocket connection (graphql-transport-ws)"
 MAX_UPDATE_BYTES = 64 << 10
@@ -74,7 +74,7 @@ async def connection_ended(context: Context) -> None:
     context.awareness_documents.clear()
 
 
-async def open_document_awareness(context: Context, arguments: dict[str, Any], stream: FastStream) -> None:
+async def open_document_awareness(context: Context, arguments: dict[str, Any], stream: Stream) -> None:
     feeds, feed = await _feed(context, arguments["documentId"])
     stream.view = feed
     stream.on_resync = _send_full
@@ -83,7 +83,7 @@ async def open_document_awareness(context: Context, arguments: dict[str, Any], s
     feed.audience.add(stream)
 
 
-def _send_full(stream: FastStream) -> None:
+def _send_full(stream: Stream) -> None:
     full = stream.view.full_event()
     if full is not None:
         stream.send(stream.renderer.render(full))
@@ -92,7 +92,7 @@ def _send_full(stream: FastStream) -> None:
 class _Release:
     __slots__ = ("feed", "feeds", "stream")
 
-    def __init__(self, feeds: Feeds[AwarenessFeed], feed: AwarenessFeed, stream: FastStream) -> None:
+    def __init__(self, feeds: Feeds[AwarenessFeed], feed: AwarenessFeed, stream: Stream) -> None:
         self.feeds = feeds
         self.feed = feed
         self.stream = stream

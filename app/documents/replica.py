@@ -23,10 +23,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.documents import service, yjs
 from app.errors import DocumentUnavailable
-from app.graphql.ws.stream import FastStream
 from app.realtime.audience import Audience
 from app.realtime.hub import Hub
 from app.realtime.redis_backend import RESYNC
+from app.realtime.stream import Stream
 
 log = logging.getLogger(__name__)
 
@@ -144,7 +144,7 @@ class DocumentReplica:
         self._full = (self.doc, event)
         return event
 
-    def replay(self, stream: FastStream, since: int) -> None:
+    def replay(self, stream: Stream, since: int) -> None:
         """Send `stream` what came after `since`: from memory if it is recent, else the whole
         state as one update (`full`)."""
         if since >= self.seq:

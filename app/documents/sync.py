@@ -22,8 +22,8 @@ from app.documents.replica import DocumentReplica, DocumentUpdateEvent, encode_e
 from app.documents.replicas import Replicas
 from app.errors import DocumentUnavailable, Forbidden, NotFound
 from app.graphql.context import Context
-from app.graphql.ws.stream import FastStream
 from app.realtime.single_flight import join, spawn
+from app.realtime.stream import Stream
 from app.rooms.models import RoomStatus
 from app.state import AppState
 
@@ -168,7 +168,7 @@ async def authorize_document_updates(context: Context, arguments: dict[str, Any]
     return await document_ticket(context, arguments["documentId"], Action.DOCUMENTS_READ)
 
 
-async def open_document_updates(context: Context, arguments: dict[str, Any], stream: FastStream) -> None:
+async def open_document_updates(context: Context, arguments: dict[str, Any], stream: Stream) -> None:
     ticket = await authorize_document_updates(context, arguments)
     replicas = context.state.documents
     replica = await replicas.acquire(ticket.document_id)
@@ -183,7 +183,7 @@ async def open_document_updates(context: Context, arguments: dict[str, Any], str
     replica.audience.add(stream)
 
 
-def _send_whole_document(stream: FastStream) -> None:
+def _send_whole_document(stream: Stream) -> None:
     """Frames were dropped for a slow socket: the whole document (one update) makes up for them."""
     replica: DocumentReplica = stream.view
     stream.send(stream.renderer.render(replica.full_event()))
@@ -192,7 +192,7 @@ def _send_whole_document(stream: FastStream) -> None:
 class _Release:
     __slots__ = ("replica", "replicas", "stream")
 
-    def __init__(self, replicas: Replicas, replica: DocumentReplica, stream: FastStream) -> None:
+    def __init__(self, replicas: Replicas, replica: DocumentReplica, stream: Stream) -> None:
         self.replicas = replicas
         self.replica = replica
         self.stream = stream

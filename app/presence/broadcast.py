@@ -22,11 +22,11 @@ from app.auth.policy import Action
 from app.errors import SubscriberLagging, Unavailable, ValidationFailed
 from app.graphql.context import Context, Info
 from app.graphql.ws.fast import FastMutation, FastSubscription, unserved
-from app.graphql.ws.stream import FastStream
 from app.presence.event_feed import RoomEventData, RoomEventFeed, channel
 from app.presence.identity import presence_identity
 from app.realtime.feeds import Feeds
 from app.realtime.room_access import RoomTicket, room_ticket
+from app.realtime.stream import Stream
 
 MAX_EVENT_BYTES = 16_384
 
@@ -60,7 +60,7 @@ async def authorize_room_events(context: Context, arguments: dict[str, Any]) -> 
     return await room_ticket(context, arguments["roomId"], Action.PRESENCE_READ)
 
 
-async def open_room_events(context: Context, arguments: dict[str, Any], stream: FastStream) -> None:
+async def open_room_events(context: Context, arguments: dict[str, Any], stream: Stream) -> None:
     ticket = await authorize_room_events(context, arguments)
     feeds = context.state.event_feeds
     feed = await feeds.acquire(ticket.room_id)
@@ -76,7 +76,7 @@ class _Leave:
 
     __slots__ = ("feed", "feeds", "stream")
 
-    def __init__(self, feeds: Feeds[RoomEventFeed], feed: RoomEventFeed, stream: FastStream) -> None:
+    def __init__(self, feeds: Feeds[RoomEventFeed], feed: RoomEventFeed, stream: Stream) -> None:
         self.feeds = feeds
         self.feed = feed
         self.stream = stream
@@ -86,7 +86,7 @@ class _Leave:
         await self.feeds.release(self.stream.view)
 
 
-def _end_lagging(stream: FastStream) -> None:
+def _end_lagging(stream: Stream) -> None:
     stream.fail(SubscriberLagging("this subscription fell behind and missed events; resubscribe"))
 
 

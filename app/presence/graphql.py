@@ -23,12 +23,12 @@ from app.auth.principal import Developer, EndUserClient
 from app.errors import BadRequest, RoomFull, ValidationFailed
 from app.graphql.context import Context, Info
 from app.graphql.ws.fast import FastMutation, FastSubscription, unserved
-from app.graphql.ws.stream import FastStream
 from app.presence.feed import PresenceFeed
 from app.presence.identity import presence_identity
 from app.presence.recorder import Who
 from app.presence.service import PresenceService
 from app.realtime.room_access import load_room, room_ticket
+from app.realtime.stream import Stream
 from app.rooms.access import authorize_join, room_is_full
 from app.rooms.cache import RoomSnapshot
 
@@ -97,7 +97,7 @@ class Joined:
         context: Context,
         room_id: uuid.UUID,
         entry_id: str,
-        stream: FastStream,
+        stream: Stream,
         feed: PresenceFeed,
         *,
         metadata: dict[str, Any],
@@ -149,7 +149,7 @@ async def authorize_presence(context: Context, arguments: dict[str, Any]) -> Roo
     return room
 
 
-async def open_room_presence(context: Context, arguments: dict[str, Any], stream: FastStream) -> None:
+async def open_room_presence(context: Context, arguments: dict[str, Any], stream: Stream) -> None:
     """roomPresence: authorize, join, SYNC; on the stream's end, leave (after the grace period
     if the connection dropped)."""
     websocket = context.websocket
@@ -221,7 +221,13 @@ def _joined(context: Context, room_id: uuid.UUID) -> Joined:
 
 
 FAST_FIELDS = (
-    FastSubscription("roomPresence", "PresenceEvent", open_room_presence, authorize_presence, splice="users"),
+    FastSubscription(
+        "roomPresence",
+        "PresenceEvent",
+        open_room_presence,
+        authorize_presence,
+        splice=("users", "joins", "leaves", "updates"),
+    ),
     FastMutation("updatePresence", update_presence, counts_as_request=False),
     FastMutation("leaveRoom", leave_room),
 )

@@ -3,10 +3,14 @@
 - A connection joins while its `roomPresence` subscription runs, and leaves when it ends.
 - A connection that drops (socket closed without leaveRoom) leaves only after the grace period;
   if the same user joins the room again meanwhile, it takes the entry over: neither leave nor join.
-- Entries carry last_seen, refreshed from the connection's activity by a heartbeat; a reaper in
-  one process at a time removes entries not seen for the room's TTL or whose process died.
+- A connection whose socket says nothing (no message, no pong) for the room's TTL is removed by
+  its own process, which knows its sockets first hand: a busy process is never taken for a dead
+  one by the others. Its `roomPresence` ends with PRESENCE_EXPIRED, never silently.
+- A reaper in one process at a time removes the entries of processes that died (their heartbeat
+  key expired) and leaves overdue after the grace period.
 - Every published change bumps the entry's version and is applied to this process's feed of the
-  room at once (see feed.py); other processes apply it from the hub.
+  room at once (see feed.py); for the other processes, the changes of each room are published as
+  ONE batch per tick.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from app.presence.feed import PresenceFeed
 from app.realtime.feeds import Feeds
 from app.realtime.hub import Hub
 from app.realtime.presence_registry import PresenceEntry, PresenceRegistry
+from app.realtime.ticker import Ticker
 
 log = logging.getLogger(__name__)
 
@@ -37,13 +42,13 @@ def channel(room_id: str) -> str:
     return f"presence:{room_id}"
 
 
-def encode(op: str, entry: PresenceEntry) -> str:
-    return json.dumps({"op": op, "entry": entry.to_json()}, separators=(",", ":"))
+def batch_message(process_id: str, ops: list[str]) -> str:
+    """One room's changes in one tick, as published: `{"process": id, "ops": [[op, entry], ...]}`."""
+    return '{"process":' + json.dumps(process_id) + ',"ops":[' + ",".join(ops) + "]}"
 
 
-def decode(message: str) -> tuple[str, PresenceEntry]:
-    data = json.loads(message)
-    return data["op"], PresenceEntry.from_json(data["entry"])
+def encode_op(op: str, entry: PresenceEntry) -> str:
+    return '["' + op + '",' + entry.to_json() + "]"
 
 
 @dataclass
@@ -57,15 +62,19 @@ class LocalConnection:
 
 
 class PresenceService:
-    def __init__(self, registry: PresenceRegistry, hub: Hub, *, grace_s: float) -> None:
+    def __init__(self, registry: PresenceRegistry, hub: Hub, *, grace_s: float, tick_s: float = 0.05) -> None:
         self.registry = registry
         self.hub = hub
         self.grace_s = grace_s
+        self.tick_s = tick_s
         self.process_id = uuid.uuid4().hex
         self.feeds: Feeds[PresenceFeed] = Feeds(lambda room: PresenceFeed(self, room))
         self._local: dict[tuple[str, str], LocalConnection] = {}  # (room, entry) -> connection
         self._pending_leaves: dict[tuple[str, str], asyncio.Task[None]] = {}
         self._tasks: list[asyncio.Task[None]] = []
+        self._outgoing: dict[str, list[str]] = {}  # room -> this tick's changes, for other processes
+        self._publisher = Ticker(tick_s, self._publish_batches)
+        self._publishing: set[asyncio.Task[bool]] = set()
 
     async def start(self) -> None:
         self.hub.on_reconnect(self.restore)
@@ -85,6 +94,10 @@ class PresenceService:
         for connection in list(self._local.values()):
             await self._remove_and_publish(connection.room, connection.entry.entry_id)
         self._local.clear()
+        self._publisher.cancel()
+        self._publish_batches()
+        if self._publishing:
+            await asyncio.wait(list(self._publishing), timeout=5)
         await self.feeds.stop()
 
     async def restore(self) -> None:
@@ -171,11 +184,12 @@ class PresenceService:
 
     async def leave(self, room: str, entry_id: str, *, dropped: bool) -> None:
         """A graceful leave is published now; a dropped connection waits for the grace period."""
-        self._local.pop((room, entry_id), None)
+        local = self._local.pop((room, entry_id), None)
         if not dropped or self.grace_s <= 0:
             await self._remove_and_publish(room, entry_id)
             return
-        entry = await self.registry.get(room, entry_id)
+        # This process's copy is what it last wrote (only it writes its entries).
+        entry = local.entry if local is not None else await self.registry.get(room, entry_id)
         if entry is None:
             return
         entry.leaving_at = time.time()
@@ -186,46 +200,63 @@ class PresenceService:
     async def _leave_after_grace(self, room: str, entry_id: str) -> None:
         await asyncio.sleep(self.grace_s)
         self._pending_leaves.pop((room, entry_id), None)
-        entry = await self.registry.get(room, entry_id)
-        if entry is not None and entry.leaving_at is not None:
-            await self._remove_and_publish(room, entry_id)
+        # Unless the user came back meanwhile and took the entry over (it is no longer leaving).
+        entry = await self.registry.remove(room, entry_id, only_leaving=True)
+        if entry is not None:
+            self._announce(room, "leave", entry)
 
     async def _put_and_publish(self, room: str, op: str, entry: PresenceEntry) -> None:
         entry.version += 1
         await self.registry.put(room, entry)
-        await self._announce(room, op, entry)
+        self._announce(room, op, entry)
 
     async def _remove_and_publish(self, room: str, entry_id: str) -> None:
         entry = await self.registry.remove(room, entry_id)
         if entry is not None:
-            await self._announce(room, "leave", entry)
+            self._announce(room, "leave", entry)
 
-    async def _announce(self, room: str, op: str, entry: PresenceEntry) -> None:
+    def _announce(self, room: str, op: str, entry: PresenceEntry) -> None:
         feed = self.feeds.get(room)
         if feed is not None:
-            feed.apply(op, entry)  # this process's subscribers hear it now, without a round trip
+            feed.apply(op, entry)  # this process's subscribers hear it at the tick, without a round trip
         if self.hub.shared:
-            await self.hub.publish(channel(room), encode(op, entry))
+            self._outgoing.setdefault(room, []).append(encode_op(op, entry))
+            self._publisher.poke()
+
+    def _publish_batches(self) -> None:
+        """One message per room per tick with this process's changes (the hub drops what fails
+        while Redis is down; every process resyncs when it is back)."""
+        batches, self._outgoing = self._outgoing, {}
+        for room, ops in batches.items():
+            task = asyncio.ensure_future(self.hub.publish(channel(room), batch_message(self.process_id, ops)))
+            self._publishing.add(task)
+            task.add_done_callback(self._publishing.discard)
 
     async def _heartbeat_loop(self) -> None:
         while True:
             await asyncio.sleep(HEARTBEAT_S)
             try:
                 await self.registry.heartbeat(self.process_id, PROCESS_TTL_S)
-                await self._refresh_local()
+                await self._expire_silent()
             except Exception:
                 log.warning("presence heartbeat failed", exc_info=True)
 
-    async def _refresh_local(self) -> None:
-        # last_seen follows the socket's real activity (messages, pongs), so a connection that
-        # vanished without closing stops being refreshed and ages out after the room's TTL.
-        # Each entry is written at most every third of its TTL.
-        for connection in list(self._local.values()):
+    async def _expire_silent(self) -> None:
+        """Remove this process's connections whose socket said nothing (messages, pongs) for the
+        room's TTL: the network vanished without closing them."""
+        now = time.time()
+        for key, connection in list(self._local.items()):
             entry = connection.entry
-            activity = connection.activity.last_activity
-            if entry.leaving_at is None and activity - entry.last_seen >= entry.ttl_s / 3:
-                entry.last_seen = activity
-                await self.registry.put(connection.room, entry)
+            silent = now - connection.activity.last_activity
+            if entry.leaving_at is None and silent > entry.ttl_s + STALE_SLACK_S:
+                log.info(
+                    "presence entry %s of %s expired (silent for %.1f s)",
+                    entry.entry_id,
+                    entry.user_id,
+                    silent,
+                )
+                self._local.pop(key, None)
+                await self._remove_and_publish(connection.room, entry.entry_id)
 
     async def _reaper_loop(self) -> None:
         while True:
@@ -237,7 +268,8 @@ class PresenceService:
                 log.warning("presence reaper failed", exc_info=True)
 
     async def reap(self) -> int:
-        """Remove entries whose process died or that were not seen for their room's TTL."""
+        """Remove entries whose process died, leaves overdue after the grace period, and entries
+        of this process that no connection holds (left behind by a failed write)."""
         removed = 0
         now = time.time()
         for room in await self.registry.rooms():
@@ -245,16 +277,21 @@ class PresenceService:
             alive = await self.registry.live_processes({e.process_id for e in entries})
             for entry in entries:
                 dead_process = entry.process_id not in alive
-                stale = now - entry.last_seen > entry.ttl_s + STALE_SLACK_S
                 overdue = entry.leaving_at is not None and now - entry.leaving_at > self.grace_s + HEARTBEAT_S
-                if dead_process or stale or overdue:
+                orphan = (
+                    entry.process_id == self.process_id
+                    and entry.leaving_at is None
+                    and (room, entry.entry_id) not in self._local
+                    and now - entry.last_seen > entry.ttl_s + STALE_SLACK_S
+                )
+                if dead_process or overdue or orphan:
                     log.info(
-                        "presence entry %s of %s reaped (dead process %s, stale %s, overdue %s)",
+                        "presence entry %s of %s reaped (dead process %s, overdue %s, orphan %s)",
                         entry.entry_id,
                         entry.user_id,
                         dead_process,
-                        stale,
                         overdue,
+                        orphan,
                     )
                     self._local.pop((room, entry.entry_id), None)
                     await self._remove_and_publish(room, entry.entry_id)

@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Hashable, Iterator
 from typing import Any
 
-from app.graphql.ws.selection import PayloadRenderer
-from app.graphql.ws.stream import FastStream
+from app.realtime.rendering import PayloadRenderer
+from app.realtime.stream import Stream
 
 
 class Audience:
@@ -18,12 +18,12 @@ class Audience:
 
     def __init__(self) -> None:
         # renderer -> its streams (a dict as an ordered set); renderers hash by identity
-        self.groups: dict[PayloadRenderer, dict[FastStream, None]] = {}
+        self.groups: dict[PayloadRenderer, dict[Stream, None]] = {}
 
-    def add(self, stream: FastStream) -> None:
+    def add(self, stream: Stream) -> None:
         self.groups.setdefault(stream.renderer, {})[stream] = None
 
-    def remove(self, stream: FastStream) -> None:
+    def remove(self, stream: Stream) -> None:
         streams = self.groups.get(stream.renderer)
         if streams is not None:
             streams.pop(stream, None)
@@ -33,7 +33,7 @@ class Audience:
     def __bool__(self) -> bool:
         return bool(self.groups)
 
-    def streams(self) -> Iterator[FastStream]:
+    def streams(self) -> Iterator[Stream]:
         for streams in self.groups.values():
             yield from streams
 

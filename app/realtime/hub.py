@@ -82,7 +82,12 @@ class Hub:
     @classmethod
     def from_settings(cls, settings: Settings) -> Hub:
         if settings.redis_url:
-            return cls(ResilientRedisBackend(settings.redis_url), settings.redis_namespace, kind="redis")
+            backend = ResilientRedisBackend(
+                settings.redis_url,
+                max_connections=settings.redis_max_connections,
+                timeout_s=settings.redis_pool_timeout_s,
+            )
+            return cls(backend, settings.redis_namespace, kind="redis")
         return cls(MemoryBackend("memory://"), settings.redis_namespace, kind="memory")
 
     async def start(self) -> None:

@@ -42,7 +42,9 @@ class PresenceEntry:
 class PresenceRegistry(Protocol):
     async def put(self, room: str, entry: PresenceEntry) -> None: ...
     async def get(self, room: str, entry_id: str) -> PresenceEntry | None: ...
-    async def remove(self, room: str, entry_id: str) -> PresenceEntry | None: ...
+    async def remove(
+        self, room: str, entry_id: str, *, only_leaving: bool = False
+    ) -> PresenceEntry | None: ...
     async def mark_leaving(self, room: str, entry: PresenceEntry) -> None: ...
     async def take_leaving(self, room: str, user_id: str) -> PresenceEntry | None: ...
     async def entries(self, room: str) -> list[PresenceEntry]: ...
@@ -75,9 +77,12 @@ class MemoryPresenceRegistry:
         entry = self._rooms.get(room, {}).get(entry_id)
         return replace(entry) if entry is not None else None
 
-    async def remove(self, room: str, entry_id: str) -> PresenceEntry | None:
+    async def remove(self, room: str, entry_id: str, *, only_leaving: bool = False) -> PresenceEntry | None:
         entries = self._rooms.get(room, {})
-        entry = entries.pop(entry_id, None)
+        found = entries.get(entry_id)
+        if found is None or (only_leaving and found.leaving_at is None):
+            return None
+        entry = entries.pop(entry_id)
         if not entries:
             self._rooms.pop(room, None)
         leaving = self._leaving.get(room)
@@ -107,10 +112,25 @@ class MemoryPresenceRegistry:
         return True
 
 
+# Remove an entry (only if leaving, with ARGV[2] = "1"), its grace-period pointer, and the room
+# from the set of rooms once empty, in one round trip and atomically. KEYS: room, leaving, rooms.
+_REMOVE = """
+local raw = redis.call('HGET', KEYS[1], ARGV[1])
+if not raw then return false end
+local entry = cjson.decode(raw)
+if ARGV[2] == '1' and entry.leaving_at == cjson.null then return false end
+redis.call('HDEL', KEYS[1], ARGV[1])
+if redis.call('HGET', KEYS[2], entry.user_id) == ARGV[1] then redis.call('HDEL', KEYS[2], entry.user_id) end
+if redis.call('HLEN', KEYS[1]) == 0 then redis.call('SREM', KEYS[3], ARGV[3]) end
+return raw
+"""
+
+
 class RedisPresenceRegistry:
     def __init__(self, client: aioredis.Redis, namespace: str) -> None:
         self._redis = client
         self._ns = f"{namespace}:presence"
+        self._remove = client.register_script(_REMOVE)
 
     def _room_key(self, room: str) -> str:
         return f"{self._ns}:room:{room}"
@@ -145,20 +165,11 @@ class RedisPresenceRegistry:
         raw = await self._redis.hget(self._room_key(room), entry_id)
         return PresenceEntry.from_json(raw) if raw else None
 
-    async def remove(self, room: str, entry_id: str) -> PresenceEntry | None:
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.hget(self._room_key(room), entry_id)
-            pipe.hdel(self._room_key(room), entry_id)
-            raw, deleted = await pipe.execute()
-        if not deleted:
-            return None  # another process removed it first: it publishes the leave
-        entry = PresenceEntry.from_json(raw)
-        leaving = self._leaving_key(room)
-        if (await self._redis.hget(leaving, entry.user_id) or b"").decode() == entry_id:
-            await self._redis.hdel(leaving, entry.user_id)
-        if await self._redis.hlen(self._room_key(room)) == 0:
-            await self._redis.srem(f"{self._ns}:rooms", room)
-        return entry
+    async def remove(self, room: str, entry_id: str, *, only_leaving: bool = False) -> PresenceEntry | None:
+        keys = [self._room_key(room), self._leaving_key(room), f"{self._ns}:rooms"]
+        raw = await self._remove(keys=keys, args=[entry_id, "1" if only_leaving else "0", room])
+        # None: another process removed it first (and publishes the leave), or it was taken over.
+        return PresenceEntry.from_json(raw) if raw else None
 
     async def entries(self, room: str) -> list[PresenceEntry]:
         raw = await self._redis.hvals(self._room_key(room))

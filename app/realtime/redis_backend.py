@@ -18,6 +18,8 @@ from redis import asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from app.realtime.redis_client import redis_client
+
 log = logging.getLogger(__name__)
 
 RESYNC = "\x00resync"
@@ -25,14 +27,25 @@ MAX_BACKOFF_S = 5.0
 
 
 class ResilientRedisBackend(RedisBackend):
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, max_connections: int = 64, timeout_s: float = 10.0) -> None:
         super().__init__(url)
         self._url = url
+        self._max_connections = max_connections
+        self._timeout_s = timeout_s
+        # broadcaster's client has redis-py's default pool, which fails past 100 connections:
+        # publishes (one per room per tick, many rooms) wait for a connection instead.
+        self._conn = self._client()
+        self._pubsub = self._conn.pubsub()
         self._channels: set[str] = set()
         self.reconnects = 0
         self.connected = True  # False from a lost connection until the reconnect succeeds
         # Run after a reconnect, before the RESYNC events (e.g. presence re-registers itself).
         self.on_reconnect: list[Callable[[], Awaitable[None]]] = []
+
+    def _client(self) -> aioredis.Redis:
+        return redis_client(
+            self._url, max_connections=self._max_connections, timeout_s=self._timeout_s, retry=False
+        )
 
     async def disconnect(self) -> None:
         # Stop the listener before closing what it reads from (broadcaster closes first, and a
@@ -90,7 +103,7 @@ class ResilientRedisBackend(RedisBackend):
         with contextlib.suppress(Exception):  # the old connection is gone anyway
             await old_pubsub.aclose()
             await old_conn.aclose()
-        self._conn = aioredis.Redis.from_url(self._url)
+        self._conn = self._client()
         self._pubsub = self._conn.pubsub()
         try:
             channels = sorted(self._channels)

@@ -18,14 +18,14 @@ import uuid
 from collections.abc import Callable, Iterable
 
 from app.errors import DomainError, Forbidden, NotFound
-from app.graphql.ws.stream import FastStream
 from app.realtime.access_epoch import AccessEpoch, recheck_streams
+from app.realtime.stream import Stream
 from app.rooms.cache import RoomCache
 from app.rooms.models import RoomStatus
 
 log = logging.getLogger(__name__)
 
-StreamsOf = Callable[[str], Iterable[FastStream]]
+StreamsOf = Callable[[str], Iterable[Stream]]
 
 
 class RoomWatch:
@@ -43,7 +43,7 @@ class RoomWatch:
         self._tasks: set[asyncio.Task[None]] = set()
         rooms.on_change.append(self._changed)
 
-    def _streams(self, room_id: uuid.UUID) -> list[FastStream]:
+    def _streams(self, room_id: uuid.UUID) -> list[Stream]:
         key = str(room_id)
         return [stream for streams_of in self._streams_of for stream in streams_of(key)]
 

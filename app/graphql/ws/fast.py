@@ -18,7 +18,7 @@ from app.errors import BadRequest
 
 if TYPE_CHECKING:
     from app.graphql.context import Context
-    from app.graphql.ws.stream import FastStream
+    from app.realtime.stream import Stream
 
 # Hot operations are one root field with a small selection: the largest a client sends (presence
 # with its users, joins, leaves and updates) is ~0.5 KiB. Larger documents are not planned.
@@ -43,14 +43,14 @@ class FastSubscription:
     raises a DomainError to refuse. The feed renders `event_type` through the stream's renderer.
     `authorize` is the check `open` starts with, on its own: it runs again whenever a right the
     stream may depend on changes (membership, room access, key scopes), and a refusal ends the
-    stream with its error. `splice`: a list field of the event type from which each receiver's
-    own item is left out."""
+    stream with its error. `splice`: list fields of the event type from which each receiver's
+    own items are left out."""
 
     field: str
     event_type: str
-    open: Callable[[Context, dict[str, Any], FastStream], Awaitable[None]]
+    open: Callable[[Context, dict[str, Any], Stream], Awaitable[None]]
     authorize: Callable[[Context, dict[str, Any]], Awaitable[object]]
-    splice: str | None = None
+    splice: tuple[str, ...] = ()
 
 
 @dataclass

@@ -26,9 +26,10 @@ from app.errors import BadRequest, DomainError
 from app.graphql.context import Context, client_ip
 from app.graphql.errors import coded_error
 from app.graphql.ws.plans import Plan, PlanCache
-from app.graphql.ws.stream import FastStream, complete_frame, error_payload, next_head
+from app.graphql.ws.stream import FastStream, error_payload
 from app.realtime.connection_limits import ConnectionLimits
 from app.realtime.outbox import Outbox
+from app.realtime.stream import complete_frame, next_head
 
 log = logging.getLogger(__name__)
 

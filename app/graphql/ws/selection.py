@@ -36,7 +36,8 @@ from graphql import (
     VariableNode,
 )
 
-Render = Callable[[Any], str]
+from app.realtime.rendering import PayloadRenderer, Render, slot_marker
+
 _dumps = json.JSONEncoder(separators=(",", ":")).encode
 
 
@@ -107,11 +108,11 @@ class Compiler:
         self,
         type_: GraphQLObjectType,
         nodes: list[FieldNode],
-        splice: str | None = None,
-        slots: list[Render] | None = None,
+        splice: tuple[str, ...] = (),
+        slots: list[tuple[str, Render]] | None = None,
     ) -> Render:
-        """With `splice`, each selection of that list field renders as a slot marker instead, and
-        the renderer of its items is appended to `slots` (see PayloadRenderer.assemble)."""
+        """With `splice`, each selection of those list fields renders as a slot marker instead, and
+        (field, the renderer of its items) is appended to `slots` (see PayloadRenderer.assemble)."""
         selection_sets = [node.selection_set for node in nodes if node.selection_set is not None]
         fields = collect_fields(type_.name, selection_sets, self.fragments, self.variables)
         parts: list[tuple[str, Callable[[Any], Any], Render]] = []
@@ -126,9 +127,9 @@ class Compiler:
             attribute = self.attributes.get((type_.name, name))
             if field is None or attribute is None or field.args:
                 raise NotCompilable(f"{type_.name}.{name} is not a plain data field")
-            if name == splice and slots is not None:
-                slots.append(self.value(_list_item_type(field.type), field_nodes))
-                parts.append((prefix, _none, _slot_marker))
+            if name in splice and slots is not None:
+                slots.append((name, self.value(_list_item_type(field.type), field_nodes)))
+                parts.append((prefix, _none, slot_marker))
                 continue
             parts.append((prefix, attrgetter(attribute), self.value(field.type, field_nodes)))
         if not parts:
@@ -159,13 +160,6 @@ class Compiler:
         if isinstance(type_, GraphQLScalarType):
             return _scalar(type_)
         raise NotCompilable(f"{type_} cannot be compiled")
-
-
-_MARKER = "\x00slot\x00"
-
-
-def _slot_marker(_value: Any) -> str:
-    return "[" + _MARKER + "]"
 
 
 def _none(_value: Any) -> None:
@@ -200,80 +194,18 @@ def _enum(type_: GraphQLEnumType) -> Render:
     return render
 
 
-@dataclass(frozen=True)
-class Template:
-    """A payload whose spliced lists can leave out one receiver's own item (cheaply: slices)."""
-
-    parts: tuple[str, ...]  # literal text around the slots
-    slots: tuple[tuple[str, dict[str, tuple[int, int]]], ...]  # (joined items, key -> span)
-
-    def text(self, exclude: str | None = None) -> str:
-        out = [self.parts[0]]
-        for (joined, spans), literal in zip(self.slots, self.parts[1:], strict=True):
-            span = spans.get(exclude) if exclude is not None else None
-            if span is None:
-                out.append(joined)
-            else:
-                start, end = span
-                if start == 0:
-                    out.append(joined[end + 1 :])  # and the comma after it
-                else:
-                    out.append(joined[: start - 1] + joined[end:])  # and the comma before it
-            out.append(literal)
-        return "".join(out)
-
-
-@dataclass(frozen=True, eq=False)  # hashed by identity: feeds group streams by renderer
-class PayloadRenderer:
-    """Renders `{"data":{<key>:<event>}}` for one subscription document.
-
-    With a splice field (a list on the event type whose items carry a key), `item_texts` renders
-    an item once for every place the document selects that list, and `assemble` builds a Template
-    in which each receiver's own item can be left out."""
-
-    prefix: str
-    render_event: Render
-    render_template: Render | None = None  # the event with slot markers for the spliced lists
-    item_renderers: tuple[Render, ...] = ()
-
-    def render(self, event: Any) -> str:
-        return self.prefix + self.render_event(event) + "}}"
-
-    def item_texts(self, item: Any) -> tuple[str, ...]:
-        return tuple(render(item) for render in self.item_renderers)
-
-    def assemble(self, event: Any, items: list[tuple[str, tuple[str, ...]]]) -> Template:
-        """The payload of `event` (its spliced lists ignored) with `items` — (key, item_texts)
-        in order — in the spliced lists."""
-        if self.render_template is None:
-            return Template((self.render(event),), ())
-        literals = (self.prefix + self.render_template(event) + "}}").split(_MARKER)
-        slots = []
-        for slot in range(len(self.item_renderers)):
-            spans: dict[str, tuple[int, int]] = {}
-            texts = []
-            position = 0
-            for key, rendered in items:
-                text = rendered[slot]
-                spans[key] = (position, position + len(text))
-                position += len(text) + 1
-                texts.append(text)
-            slots.append((",".join(texts), spans))
-        return Template(tuple(literals), tuple(slots))
-
-
 def payload_renderer(
     compiler: Compiler,
     event_type: GraphQLObjectType,
     response_key: str,
     nodes: list[FieldNode],
-    splice: str | None = None,
+    splice: tuple[str, ...] = (),
 ) -> PayloadRenderer:
     prefix = '{"data":{' + _dumps(response_key) + ":"
     render_event = compiler.object(event_type, nodes)
-    if splice is None:
+    if not splice:
         return PayloadRenderer(prefix, render_event)
-    slots: list[Render] = []
+    slots: list[tuple[str, Render]] = []
     render_template = compiler.object(event_type, nodes, splice=splice, slots=slots)
     return PayloadRenderer(prefix, render_event, render_template, tuple(slots))
 

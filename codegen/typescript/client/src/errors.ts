@@ -55,7 +55,7 @@ export function toSyncForgeError(value: unknown): SyncForgeError {
 }
 
 // Errors that say "not now": the same request may succeed later.
-const TRANSIENT_CODES = new Set(["DISCONNECTED", "UNAVAILABLE", "DOCUMENT_UNAVAILABLE", "RATE_LIMITED", "INTERNAL_ERROR"]);
+const TRANSIENT_CODES = new Set(["DISCONNECTED", "UNAVAILABLE", "DOCUMENT_UNAVAILABLE", "PRESENCE_EXPIRED", "RATE_LIMITED", "INTERNAL_ERROR"]);
 
 /** Whether retrying later may succeed (a lost socket, an overloaded server, a limit for now). */
 export function isTransient(error: SyncForgeError): boolean {
