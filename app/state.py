@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import redis.asyncio as aioredis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from app.accounts.end_user_tokens import KnownEndUsers
 from app.auth.authenticate import Authenticator
 from app.auth.rate_limit import RateLimits
 from app.auth.usage import UsageRecorder
@@ -59,6 +60,7 @@ class AppState:
     access_epoch: AccessEpoch
     connection_rates: dict[str, Rate]
     member_changes: Announcements
+    known_end_users: KnownEndUsers = field(default_factory=KnownEndUsers)
 
     def unit_of_work(self) -> UnitOfWork:
         return UnitOfWork(self.session_factory)

@@ -206,3 +206,29 @@ async def test_room_access_setting_opens_rooms_beyond_the_grants(anon: GQL, sess
                 assert body["errors"][0]["extensions"]["code"] == outcome, (access, body)
     claims = pyjwt.decode(token, options={"verify_signature": False})
     assert claims["perms"][0]["room"] == "other-room"  # patterns are matched like slugs: lowercase
+
+
+async def test_reminting_for_a_known_user_skips_the_database_until_the_profile_changes(  # type: ignore[no-untyped-def]
+    anon: GQL, session_factory
+) -> None:
+    _, _org_id, _rooms, backend, _ = await _setup(anon, session_factory)
+    grants = [{"room": "lobby", "access": ["read"]}]
+    first = await end_user_token(backend, "user-7", grants, userInfo={"name": "Ada"})
+    async with session_factory() as session:
+        row = (await session.execute(select(EndUser))).scalar_one()
+        seen_at = row.last_seen_at
+    again = await end_user_token(backend, "user-7", grants, userInfo={"name": "Ada"})
+    claims = [pyjwt.decode(t, options={"verify_signature": False}) for t in (first, again)]
+    assert claims[0]["eid"] == claims[1]["eid"] == str(row.id)  # the same end-user, signed anew
+    async with session_factory() as session:
+        assert (await session.get(EndUser, row.id)).last_seen_at == seen_at  # type: ignore[union-attr]
+    # A changed profile is written at once, whatever the cache holds.
+    await end_user_token(backend, "user-7", grants, userInfo={"name": "Ada L.", "color": "#112233"})
+    async with session_factory() as session:
+        changed = (await session.execute(select(EndUser))).scalar_one()
+    assert (changed.id, changed.name, changed.color) == (row.id, "Ada L.", "#112233")
+    bad = await backend.error(
+        "mutation($input: CreateEndUserTokenInput!) { createEndUserToken(input: $input) { token } }",
+        input={"userId": "user-7", "permissions": grants, "userInfo": {"name": "Ada"}, "ttlSeconds": 5},
+    )
+    assert bad["extensions"]["code"] == "VALIDATION_ERROR"  # a known user's input is checked too

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import functools
+import json
 import re
+import time
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -24,11 +27,56 @@ COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")  # also the demo's visitor colors
 MAX_GRANTS = 50
 
 
+# An unchanged end-user's row is written again (last_seen_at) at most this often per process.
+LAST_SEEN_RESOLUTION_S = 60.0
+MAX_KNOWN_END_USERS = 100_000
+
+
 @dataclass(frozen=True)
 class MintedToken:
     token: str
     expires_at: datetime
-    end_user: EndUser
+    end_user_id: uuid.UUID
+    external_id: str
+
+
+Profile = tuple[str | None, str | None, str | None, str]
+
+
+def profile_of(name: str | None, avatar_url: str | None, color: str | None, info: dict[str, Any]) -> Profile:
+    return name, avatar_url, color, json.dumps(info, sort_keys=True, separators=(",", ":"))
+
+
+class KnownEndUsers:
+    """End-users this process wrote lately. A backend mints a token per page load of each of its
+    users: re-minting for one whose profile is unchanged signs the token without touching the
+    database (the row exists: end-users are never deleted), and its last_seen_at stays at most
+    LAST_SEEN_RESOLUTION_S behind. Bounded (least recently minted forgotten first)."""
+
+    def __init__(self, max_size: int = MAX_KNOWN_END_USERS) -> None:
+        self._max_size = max_size
+        self._known: OrderedDict[tuple[uuid.UUID, str], tuple[uuid.UUID, Profile, float]] = OrderedDict()
+
+    def recent(self, organization_id: uuid.UUID, external_id: str, profile: Profile) -> uuid.UUID | None:
+        key = (organization_id, external_id)
+        found = self._known.get(key)
+        if found is None:
+            return None
+        end_user_id, written, written_at = found
+        if written != profile or time.monotonic() - written_at > LAST_SEEN_RESOLUTION_S:
+            return None
+        self._known.move_to_end(key)
+        return end_user_id
+
+    def remember(
+        self, organization_id: uuid.UUID, external_id: str, profile: Profile, end_user_id: uuid.UUID
+    ) -> None:
+        """Call once the row is committed."""
+        key = (organization_id, external_id)
+        self._known[key] = (end_user_id, profile, time.monotonic())
+        self._known.move_to_end(key)
+        if len(self._known) > self._max_size:
+            self._known.popitem(last=False)
 
 
 def parse_grants(grants: list[tuple[str, list[str]]]) -> tuple[RoomGrant, ...]:
@@ -67,14 +115,7 @@ async def mint(
     ttl_s: int,
     max_ttl_s: int,
 ) -> MintedToken:
-    if not _EXTERNAL_ID.match(external_id):
-        raise ValidationFailed(
-            "userId must be 1-128 characters of letters, digits and ._@:+-", field="userId"
-        )
-    if color is not None and not COLOR.match(color):
-        raise ValidationFailed("color must look like #RRGGBB", field="color")
-    if not 60 <= ttl_s <= max_ttl_s:
-        raise ValidationFailed(f"ttlSeconds must be between 60 and {max_ttl_s}", field="ttlSeconds")
+    check_input(external_id=external_id, color=color, ttl_s=ttl_s, max_ttl_s=max_ttl_s)
     end_user = (
         await session.execute(
             select(EndUser).where(
@@ -88,6 +129,46 @@ async def mint(
     end_user.name, end_user.avatar_url, end_user.color, end_user.info = name, avatar_url, color, info
     end_user.last_seen_at = utcnow()
     await session.flush()
+    return sign(
+        keys,
+        organization_id=organization_id,
+        api_key_id=api_key_id,
+        end_user_id=end_user.id,
+        external_id=external_id,
+        name=name,
+        avatar_url=avatar_url,
+        color=color,
+        info=info,
+        grants=grants,
+        ttl_s=ttl_s,
+    )
+
+
+def check_input(*, external_id: str, color: str | None, ttl_s: int, max_ttl_s: int) -> None:
+    if not _EXTERNAL_ID.match(external_id):
+        raise ValidationFailed(
+            "userId must be 1-128 characters of letters, digits and ._@:+-", field="userId"
+        )
+    if color is not None and not COLOR.match(color):
+        raise ValidationFailed("color must look like #RRGGBB", field="color")
+    if not 60 <= ttl_s <= max_ttl_s:
+        raise ValidationFailed(f"ttlSeconds must be between 60 and {max_ttl_s}", field="ttlSeconds")
+
+
+def sign(
+    keys: Keys,
+    *,
+    organization_id: uuid.UUID,
+    api_key_id: uuid.UUID,
+    end_user_id: uuid.UUID,
+    external_id: str,
+    name: str | None,
+    avatar_url: str | None,
+    color: str | None,
+    info: dict[str, Any],
+    grants: tuple[RoomGrant, ...],
+    ttl_s: int,
+) -> MintedToken:
     ttl = timedelta(seconds=ttl_s)
     token = jwt.encode(
         keys.jwt,
@@ -95,12 +176,14 @@ async def mint(
         audience=jwt.END_USER_AUDIENCE,
         ttl=ttl,
         org=str(organization_id),
-        eid=str(end_user.id),
+        eid=str(end_user_id),
         kid=str(api_key_id),
         info={"name": name, "avatar": avatar_url, "color": color, **info},
         perms=[{"room": g.pattern, "access": sorted(a.value for a in g.access)} for g in grants],
     )
-    return MintedToken(token=token, expires_at=utcnow() + ttl, end_user=end_user)
+    return MintedToken(
+        token=token, expires_at=utcnow() + ttl, end_user_id=end_user_id, external_id=external_id
+    )
 
 
 @functools.cache

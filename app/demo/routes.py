@@ -122,7 +122,7 @@ async def token(request: Request) -> Response:
         {
             "token": minted.token,
             "expiresAt": minted.expires_at.isoformat(),
-            "userId": minted.end_user.external_id,
+            "userId": minted.external_id,
         },
         headers=_NO_STORE,
     )
