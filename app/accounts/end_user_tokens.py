@@ -43,10 +43,6 @@ class MintedToken:
 Profile = tuple[str | None, str | None, str | None, str]
 
 
-def profile_of(name: str | None, avatar_url: str | None, color: str | None, info: dict[str, Any]) -> Profile:
-    return name, avatar_url, color, json.dumps(info, sort_keys=True, separators=(",", ":"))
-
-
 class KnownEndUsers:
     """End-users this process wrote lately. A backend mints a token per page load of each of its
     users: re-minting for one whose profile is unchanged signs the token without touching the
@@ -100,90 +96,74 @@ def parse_grants(grants: list[tuple[str, list[str]]]) -> tuple[RoomGrant, ...]:
     return tuple(parsed)
 
 
-async def mint(
-    session: AsyncSession,
-    keys: Keys,
-    *,
-    organization_id: uuid.UUID,
-    api_key_id: uuid.UUID,
-    external_id: str,
-    name: str | None,
-    avatar_url: str | None,
-    color: str | None,
-    info: dict[str, Any],
-    grants: tuple[RoomGrant, ...],
-    ttl_s: int,
-    max_ttl_s: int,
-) -> MintedToken:
-    check_input(external_id=external_id, color=color, ttl_s=ttl_s, max_ttl_s=max_ttl_s)
+@dataclass(frozen=True)
+class TokenRequest:
+    """What a token is minted for: an end-user of one organization, with their profile and grants."""
+
+    organization_id: uuid.UUID
+    api_key_id: uuid.UUID  # the key the token goes with
+    external_id: str
+    name: str | None
+    avatar_url: str | None
+    color: str | None
+    info: dict[str, Any]
+    grants: tuple[RoomGrant, ...]
+    ttl_s: int
+
+    @property
+    def profile(self) -> Profile:
+        return (
+            self.name,
+            self.avatar_url,
+            self.color,
+            json.dumps(self.info, sort_keys=True, separators=(",", ":")),
+        )
+
+    def check(self, max_ttl_s: int) -> None:
+        if not _EXTERNAL_ID.match(self.external_id):
+            raise ValidationFailed(
+                "userId must be 1-128 characters of letters, digits and ._@:+-", field="userId"
+            )
+        if self.color is not None and not COLOR.match(self.color):
+            raise ValidationFailed("color must look like #RRGGBB", field="color")
+        if not 60 <= self.ttl_s <= max_ttl_s:
+            raise ValidationFailed(f"ttlSeconds must be between 60 and {max_ttl_s}", field="ttlSeconds")
+
+
+async def mint(session: AsyncSession, keys: Keys, request: TokenRequest, *, max_ttl_s: int) -> MintedToken:
+    """Create or refresh the end-user's row (flushes; the caller commits), then sign."""
+    request.check(max_ttl_s)
     end_user = (
         await session.execute(
             select(EndUser).where(
-                EndUser.organization_id == organization_id, EndUser.external_id == external_id
+                EndUser.organization_id == request.organization_id, EndUser.external_id == request.external_id
             )
         )
     ).scalar_one_or_none()
     if end_user is None:
-        end_user = EndUser(organization_id=organization_id, external_id=external_id)
+        end_user = EndUser(organization_id=request.organization_id, external_id=request.external_id)
         session.add(end_user)
-    end_user.name, end_user.avatar_url, end_user.color, end_user.info = name, avatar_url, color, info
+    end_user.name, end_user.avatar_url, end_user.color = request.name, request.avatar_url, request.color
+    end_user.info = request.info
     end_user.last_seen_at = utcnow()
     await session.flush()
-    return sign(
-        keys,
-        organization_id=organization_id,
-        api_key_id=api_key_id,
-        end_user_id=end_user.id,
-        external_id=external_id,
-        name=name,
-        avatar_url=avatar_url,
-        color=color,
-        info=info,
-        grants=grants,
-        ttl_s=ttl_s,
-    )
+    return sign(keys, request, end_user.id)
 
 
-def check_input(*, external_id: str, color: str | None, ttl_s: int, max_ttl_s: int) -> None:
-    if not _EXTERNAL_ID.match(external_id):
-        raise ValidationFailed(
-            "userId must be 1-128 characters of letters, digits and ._@:+-", field="userId"
-        )
-    if color is not None and not COLOR.match(color):
-        raise ValidationFailed("color must look like #RRGGBB", field="color")
-    if not 60 <= ttl_s <= max_ttl_s:
-        raise ValidationFailed(f"ttlSeconds must be between 60 and {max_ttl_s}", field="ttlSeconds")
-
-
-def sign(
-    keys: Keys,
-    *,
-    organization_id: uuid.UUID,
-    api_key_id: uuid.UUID,
-    end_user_id: uuid.UUID,
-    external_id: str,
-    name: str | None,
-    avatar_url: str | None,
-    color: str | None,
-    info: dict[str, Any],
-    grants: tuple[RoomGrant, ...],
-    ttl_s: int,
-) -> MintedToken:
-    ttl = timedelta(seconds=ttl_s)
+def sign(keys: Keys, request: TokenRequest, end_user_id: uuid.UUID) -> MintedToken:
+    ttl = timedelta(seconds=request.ttl_s)
     token = jwt.encode(
         keys.jwt,
-        subject=external_id,
+        subject=request.external_id,
         audience=jwt.END_USER_AUDIENCE,
         ttl=ttl,
-        org=str(organization_id),
+        org=str(request.organization_id),
         eid=str(end_user_id),
-        kid=str(api_key_id),
-        info={"name": name, "avatar": avatar_url, "color": color, **info},
-        perms=[{"room": g.pattern, "access": sorted(a.value for a in g.access)} for g in grants],
+        kid=str(request.api_key_id),
+        info={"name": request.name, "avatar": request.avatar_url, "color": request.color, **request.info},
+        perms=[{"room": g.pattern, "access": sorted(a.value for a in g.access)} for g in request.grants],
     )
-    return MintedToken(
-        token=token, expires_at=utcnow() + ttl, end_user_id=end_user_id, external_id=external_id
-    )
+    return MintedToken(token, utcnow() + ttl, end_user_id, request.external_id)
 
 
 @functools.cache

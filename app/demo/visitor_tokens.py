@@ -75,9 +75,7 @@ async def mint(
     session: AsyncSession, keys: Keys, seed: DemoSeed, visitor: Visitor, *, max_ttl_s: int
 ) -> MintedToken:
     """A token of the demo organization for this visitor (flushes; the caller commits)."""
-    return await end_user_tokens.mint(
-        session,
-        keys,
+    request = end_user_tokens.TokenRequest(
         organization_id=seed.organization_id,
         # The key the token goes with (end-user tokens name their minting key; here, the page's).
         api_key_id=seed.api_key_id,
@@ -88,5 +86,5 @@ async def mint(
         info={},
         grants=end_user_tokens.parse_grants([(pattern, list(access)) for pattern, access in GRANTS]),
         ttl_s=min(TOKEN_TTL_S, max_ttl_s),
-        max_ttl_s=max_ttl_s,
     )
+    return await end_user_tokens.mint(session, keys, request, max_ttl_s=max_ttl_s)

@@ -3,6 +3,8 @@ instead of failing with MaxConnectionsError (redis-py's default pool raises past
 
 from __future__ import annotations
 
+from typing import Any
+
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
@@ -13,15 +15,9 @@ DEFAULT_MAX_CONNECTIONS = 64
 DEFAULT_TIMEOUT_S = 10.0
 
 
-def redis_client(
-    url: str,
-    *,
-    max_connections: int = DEFAULT_MAX_CONNECTIONS,
-    timeout_s: float = DEFAULT_TIMEOUT_S,
-    retry: bool = True,
-) -> aioredis.Redis:
-    pool = redis_pool(url, max_connections=max_connections, timeout_s=timeout_s, retry=retry)
-    return aioredis.Redis.from_pool(pool)  # closing the client closes its pool
+def redis_client(url: str, **pool_options: Any) -> aioredis.Redis:
+    """A client on its own `redis_pool(url, **pool_options)`; closing the client closes the pool."""
+    return aioredis.Redis.from_pool(redis_pool(url, **pool_options))
 
 
 def redis_pool(

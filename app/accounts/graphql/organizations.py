@@ -411,31 +411,28 @@ class OrganizationsMutation:
         grants = end_user_tokens.parse_grants([(g.room, g.access) for g in input.permissions])
         user_info = input.user_info or EndUserInfoInput()
         state = info.context.state
-        extra = json_map(user_info.extra or {}, "userInfo.extra")
-        fields: dict[str, Any] = {
-            "organization_id": principal.organization_id,
-            "api_key_id": principal.api_key_id,
-            "external_id": input.user_id,
-            "name": user_info.name,
-            "avatar_url": user_info.avatar,
-            "color": user_info.color,
-            "info": extra,
-            "grants": grants,
-            "ttl_s": input.ttl_seconds,
-        }
-        max_ttl_s = state.settings.end_user_token_max_ttl_s
-        end_user_tokens.check_input(
-            external_id=input.user_id, color=user_info.color, ttl_s=input.ttl_seconds, max_ttl_s=max_ttl_s
+        request = end_user_tokens.TokenRequest(
+            organization_id=principal.organization_id,
+            api_key_id=principal.api_key_id,
+            external_id=input.user_id,
+            name=user_info.name,
+            avatar_url=user_info.avatar,
+            color=user_info.color,
+            info=json_map(user_info.extra or {}, "userInfo.extra"),
+            grants=grants,
+            ttl_s=input.ttl_seconds,
         )
-        profile = end_user_tokens.profile_of(user_info.name, user_info.avatar, user_info.color, extra)
-        known = state.known_end_users.recent(principal.organization_id, input.user_id, profile)
+        max_ttl_s = state.settings.end_user_token_max_ttl_s
+        request.check(max_ttl_s)
+        profile = request.profile
+        known = state.known_end_users.recent(request.organization_id, request.external_id, profile)
         if known is not None:  # the common case: the same user's next page load
-            minted = end_user_tokens.sign(state.keys, end_user_id=known, **fields)
+            minted = end_user_tokens.sign(state.keys, request, known)
         else:
             async with info.context.unit_of_work() as uow:
-                minted = await end_user_tokens.mint(uow.session, state.keys, max_ttl_s=max_ttl_s, **fields)
+                minted = await end_user_tokens.mint(uow.session, state.keys, request, max_ttl_s=max_ttl_s)
             state.known_end_users.remember(
-                principal.organization_id, input.user_id, profile, minted.end_user_id
+                request.organization_id, request.external_id, profile, minted.end_user_id
             )
         return EndUserToken(token=minted.token, expires_at=minted.expires_at, end_user_id=minted.end_user_id)
 
