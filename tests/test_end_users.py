@@ -232,3 +232,41 @@ async def test_reminting_for_a_known_user_skips_the_database_until_the_profile_c
         input={"userId": "user-7", "permissions": grants, "userInfo": {"name": "Ada"}, "ttlSeconds": 5},
     )
     assert bad["extensions"]["code"] == "VALIDATION_ERROR"  # a known user's input is checked too
+
+
+async def test_minting_over_the_http_fast_path_answers_as_graphql_execution_does(  # type: ignore[no-untyped-def]
+    anon: GQL, session_factory
+) -> None:
+    """createEndUserToken skips Strawberry's execution over HTTP (a planned document); a document
+    with a directive at its root is not planned and is executed. Both give the same answers."""
+    dev, _, _rooms, backend, publishable = await _setup(anon, session_factory)
+    selection = "token expiresAt endUserId __typename"
+    fast = f"mutation($i: CreateEndUserTokenInput!) {{ t: createEndUserToken(input: $i) {{ {selection} }} }}"
+    executed = (
+        "mutation($i: CreateEndUserTokenInput!, $yes: Boolean! = true) "
+        f"{{ t: createEndUserToken(input: $i) @include(if: $yes) {{ {selection} }} }}"
+    )
+    grant = [{"room": "lobby", "access": ["read"]}]
+    answers = [await backend.raw(doc, i={"userId": "same", "permissions": grant}) for doc in (fast, executed)]
+    tokens = [a["data"]["t"] for a in answers]
+    assert tokens[0]["endUserId"] == tokens[1]["endUserId"] and tokens[0]["__typename"] == "EndUserToken"
+    assert set(tokens[0]) == set(tokens[1]) and tokens[0]["expiresAt"][:16] == tokens[1]["expiresAt"][:16]
+    assert pyjwt.decode(tokens[0]["token"], options={"verify_signature": False})["sub"] == "same"
+
+    def shape(answer: dict) -> object:  # type: ignore[type-arg]
+        errors = [
+            (e["message"], e.get("path"), {k: v for k, v in e["extensions"].items() if k != "requestId"})
+            for e in answer["errors"]
+        ]
+        return answer["data"], errors
+
+    for caller, variables in (
+        (backend, {"i": {"userId": "u1", "permissions": grant, "ttlSeconds": 10**7}}),  # VALIDATION_ERROR
+        (backend, {"i": {"userId": "u1", "permissions": [{"room": "lobby", "access": ["admin"]}]}}),
+        (anon.with_headers(**{"x-api-key": publishable}), {"i": {"userId": "u1", "permissions": grant}}),
+        (dev.gql, {"i": {"userId": "u1", "permissions": grant}}),  # FORBIDDEN: not a secret key
+        (anon.bearer("sk_live_nope"), {"i": {"userId": "u1", "permissions": grant}}),  # UNAUTHORIZED
+        (backend, {"i": {"userId": 5, "permissions": "no"}}),  # a wrong variable: executed either way
+    ):
+        fast_answer, executed_answer = [await caller.raw(doc, **variables) for doc in (fast, executed)]
+        assert shape(fast_answer) == shape(executed_answer), (fast_answer, executed_answer)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.accounts.end_user_models import EndUser
@@ -131,23 +131,39 @@ class TokenRequest:
 
 
 async def mint(session: AsyncSession, keys: Keys, request: TokenRequest, *, max_ttl_s: int) -> MintedToken:
-    """Create or refresh the end-user's row (flushes; the caller commits), then sign."""
+    """Create or refresh the end-user's row (the caller commits), then sign."""
     request.check(max_ttl_s)
-    end_user = (
-        await session.execute(
-            select(EndUser).where(
-                EndUser.organization_id == request.organization_id, EndUser.external_id == request.external_id
-            )
+    return sign(keys, request, await _upsert(session, request))
+
+
+async def _upsert(session: AsyncSession, request: TokenRequest) -> uuid.UUID:
+    """One statement, whether the end-user is new or known (INSERT ... ON CONFLICT DO UPDATE
+    ... RETURNING, on SQLite as on PostgreSQL): no read first, no ORM flush."""
+    table = EndUser.__table__  # type: ignore[attr-defined]
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    now = utcnow()
+    profile = {
+        "name": request.name,
+        "avatar_url": request.avatar_url,
+        "color": request.color,
+        "info": request.info,
+        "last_seen_at": now,
+        "updated_at": now,
+    }
+    statement = (
+        insert(table)
+        .values(
+            id=uuid.uuid4(),
+            organization_id=request.organization_id,
+            external_id=request.external_id,
+            inserted_at=now,
+            **profile,
         )
-    ).scalar_one_or_none()
-    if end_user is None:
-        end_user = EndUser(organization_id=request.organization_id, external_id=request.external_id)
-        session.add(end_user)
-    end_user.name, end_user.avatar_url, end_user.color = request.name, request.avatar_url, request.color
-    end_user.info = request.info
-    end_user.last_seen_at = utcnow()
-    await session.flush()
-    return sign(keys, request, end_user.id)
+        .on_conflict_do_update(index_elements=["organization_id", "external_id"], set_=profile)
+        .returning(table.c.id)
+    )
+    return (await session.execute(statement)).scalar_one()  # type: ignore[no-any-return]
 
 
 def sign(keys: Keys, request: TokenRequest, end_user_id: uuid.UUID) -> MintedToken:

@@ -17,6 +17,7 @@ from strawberry.extensions import (
 )
 
 from app.accounts.graphql import AccountsMutation, AccountsQuery
+from app.accounts.graphql import organizations as organizations_graphql
 from app.cursors import graphql as cursors
 from app.cursors.graphql import CursorsMutation, CursorsSubscription
 from app.documents import awareness_graphql
@@ -95,6 +96,7 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
 def hot_fields() -> FastFields:
     """The operations the WebSocket handler serves without executing GraphQL (see app/graphql/ws)."""
     return FastFields.of(
+        *organizations_graphql.FAST_FIELDS,
         *cursors.FAST_FIELDS,
         *broadcast.FAST_FIELDS,
         *presence.FAST_FIELDS,

@@ -23,6 +23,7 @@ from app.errors import BadRequest, DomainError, ErrorCode
 from app.graphql.context import Context, client_ip, request_id_for
 from app.graphql.ws.handler import TransportHandler, close_reason
 from app.graphql.ws.plans import PlanCache
+from app.graphql.ws.stream import error_payload
 
 log = logging.getLogger("syncforge.graphql")
 
@@ -37,6 +38,9 @@ MISSING_ASSETS_PAGE = """<!doctype html><title>SyncForge GraphiQL</title>
 <h1>GraphiQL assets are not built</h1>
 <p>Run <code>npm ci &amp;&amp; npm run build</code> in the repository (the README's run command does it),
 then reload. The GraphQL endpoint itself works: POST queries to this URL.</p>"""
+
+# Hot mutations are small documents with small variables; anything larger goes to Strawberry.
+MAX_FAST_BODY_BYTES = 64 << 10
 
 # WebSocket close codes of graphql-transport-ws for a rejected connection_init.
 CLOSE_FORBIDDEN = 4403
@@ -81,10 +85,51 @@ class GraphQLView(GraphQL[Context, None]):
             return
         request = Request(scope, receive=receive)
         try:
-            response = await self.run(request)
+            response = await self._fast(request) if scope["method"] == "POST" else None
+            if response is None:
+                response = await self.run(request)
         except (DomainError, HTTPException) as error:
             response = refusal(error, request_id_for(request))
         await response(scope, receive, send)
+
+    async def _fast(self, request: Request) -> Response | None:
+        """A hot mutation declared for HTTP (FastMutation.http) is run without executing GraphQL:
+        its document validated and planned once, its arguments coerced, its result rendered by a
+        compiled selection. None: anything else (or anything unusual), which Strawberry serves."""
+        if not request.headers.get("content-type", "").startswith("application/json"):
+            return None
+        body = await request.body()  # kept by the request: Strawberry reads it again if need be
+        if len(body) > MAX_FAST_BODY_BYTES:
+            return None
+        try:
+            data = input_guard.decode(body)
+        except DomainError:
+            return None
+        if not isinstance(data, dict) or not isinstance(data.get("query"), str):
+            return None
+        operation_name = data.get("operationName")
+        if not isinstance(operation_name, str | None):
+            return None
+        plan = self.plans.get(data["query"], operation_name)
+        if plan is None or plan.mutation is None or not plan.mutation.http:
+            return None
+        input_guard.check_request(data.get("variables"), operation_name, data.get("extensions"))
+        prepared = plan.arguments(data.get("variables"))
+        if prepared is None:
+            return None  # a wrong variable: Strawberry answers with its usual error
+        variables, arguments = prepared
+        answer = Response()  # authentication may set a status and headers (429, Retry-After)
+        context = await self.get_context(request, answer)
+        if context.auth_error is not None:
+            text = error_payload(context.auth_error, [], [], context.request_id)
+        else:
+            try:
+                result = await plan.mutation.run(context, arguments)
+                text = plan.result_renderer(variables)(result)
+            except Exception as error:
+                text = error_payload(error, plan.nodes, [plan.response_key], context.request_id)
+        headers = {k: v for k, v in answer.headers.items() if k not in ("content-length", "content-type")}
+        return Response(text, status_code=answer.status_code, headers=headers, media_type="application/json")
 
     def decode_json(self, data: str | bytes) -> object:
         return input_guard.decode(data)

@@ -33,8 +33,9 @@ from app.db.pagination import Page, encode_cursor
 from app.db.types import utcnow
 from app.email.outbox import queue_email
 from app.errors import NotFound, ValidationFailed
-from app.graphql.context import Info
+from app.graphql.context import Context, Info
 from app.graphql.pagination import Connection
+from app.graphql.ws.fast import FastMutation
 
 
 async def _actor_role(info: Info, organization_id: uuid.UUID, action: Action) -> MembershipRole:
@@ -406,35 +407,59 @@ class OrganizationsMutation:
         "connect with your publishable key plus this token."
     )
     async def create_end_user_token(self, info: Info, input: CreateEndUserTokenInput) -> EndUserToken:
-        principal = info.context.policy.require_secret_key()
-        await info.context.policy.organization(principal.organization_id, Action.END_USER_TOKENS_CREATE)
-        grants = end_user_tokens.parse_grants([(g.room, g.access) for g in input.permissions])
-        user_info = input.user_info or EndUserInfoInput()
-        state = info.context.state
-        request = end_user_tokens.TokenRequest(
-            organization_id=principal.organization_id,
-            api_key_id=principal.api_key_id,
-            external_id=input.user_id,
-            name=user_info.name,
-            avatar_url=user_info.avatar,
-            color=user_info.color,
-            info=json_map(user_info.extra or {}, "userInfo.extra"),
-            grants=grants,
-            ttl_s=input.ttl_seconds,
+        user_info = input.user_info
+        arguments = {
+            "userId": input.user_id,
+            "userInfo": None
+            if user_info is None
+            else {
+                "name": user_info.name,
+                "avatar": user_info.avatar,
+                "color": user_info.color,
+                "extra": user_info.extra,
+            },
+            "permissions": [{"room": g.room, "access": g.access} for g in input.permissions],
+            "ttlSeconds": input.ttl_seconds,
+        }
+        return await create_end_user_token(info.context, {"input": arguments})
+
+
+async def create_end_user_token(context: Context, arguments: dict[str, Any]) -> EndUserToken:
+    """createEndUserToken, with its arguments by GraphQL name: the resolver calls it, and so do
+    the HTTP and WebSocket fast paths (a backend mints a token per page load of each user)."""
+    data = arguments["input"]
+    principal = context.policy.require_secret_key()
+    await context.policy.organization(principal.organization_id, Action.END_USER_TOKENS_CREATE)
+    grants = end_user_tokens.parse_grants([(g["room"], g["access"]) for g in data["permissions"]])
+    user_info = data.get("userInfo") or {}
+    state = context.state
+    request = end_user_tokens.TokenRequest(
+        organization_id=principal.organization_id,
+        api_key_id=principal.api_key_id,
+        external_id=data["userId"],
+        name=user_info.get("name"),
+        avatar_url=user_info.get("avatar"),
+        color=user_info.get("color"),
+        info=json_map(user_info.get("extra") or {}, "userInfo.extra"),
+        grants=grants,
+        ttl_s=data["ttlSeconds"],
+    )
+    max_ttl_s = state.settings.end_user_token_max_ttl_s
+    request.check(max_ttl_s)
+    profile = request.profile
+    known = state.known_end_users.recent(request.organization_id, request.external_id, profile)
+    if known is not None:  # the common case: the same user's next page load
+        minted = end_user_tokens.sign(state.keys, request, known)
+    else:
+        async with context.unit_of_work() as uow:
+            minted = await end_user_tokens.mint(uow.session, state.keys, request, max_ttl_s=max_ttl_s)
+        state.known_end_users.remember(
+            request.organization_id, request.external_id, profile, minted.end_user_id
         )
-        max_ttl_s = state.settings.end_user_token_max_ttl_s
-        request.check(max_ttl_s)
-        profile = request.profile
-        known = state.known_end_users.recent(request.organization_id, request.external_id, profile)
-        if known is not None:  # the common case: the same user's next page load
-            minted = end_user_tokens.sign(state.keys, request, known)
-        else:
-            async with info.context.unit_of_work() as uow:
-                minted = await end_user_tokens.mint(uow.session, state.keys, request, max_ttl_s=max_ttl_s)
-            state.known_end_users.remember(
-                request.organization_id, request.external_id, profile, minted.end_user_id
-            )
-        return EndUserToken(token=minted.token, expires_at=minted.expires_at, end_user_id=minted.end_user_id)
+    return EndUserToken(token=minted.token, expires_at=minted.expires_at, end_user_id=minted.end_user_id)
+
+
+FAST_FIELDS = (FastMutation("createEndUserToken", create_end_user_token, http=True),)
 
 
 def _announce_member_change(info: Info, uow: UnitOfWork, user_id: uuid.UUID) -> None:

@@ -30,11 +30,14 @@ class FastMutation:
     """`counts_as_request`: whether each call counts against the IP and API key limits, like a
     request over HTTP. Continuous streams of updates (cursor moves, presence, document and
     awareness updates) do not (a per-minute request budget cannot carry them): those that fan out
-    to a room spend the connection's own limits instead (app/realtime/connection_limits.py)."""
+    to a room spend the connection's own limits instead (app/realtime/connection_limits.py).
+    `http`: also served this way over HTTP POST (app/graphql/view.py), for mutations backends
+    call at a high rate (end-user tokens)."""
 
     field: str  # the root field's GraphQL name
     run: Callable[[Context, dict[str, Any]], Awaitable[Any]]  # arguments by GraphQL name
     counts_as_request: bool = True
+    http: bool = False
 
 
 @dataclass(frozen=True)
