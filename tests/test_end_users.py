@@ -270,3 +270,31 @@ async def test_minting_over_the_http_fast_path_answers_as_graphql_execution_does
     ):
         fast_answer, executed_answer = [await caller.raw(doc, **variables) for doc in (fast, executed)]
         assert shape(fast_answer) == shape(executed_answer), (fast_answer, executed_answer)
+
+
+async def test_a_remembered_token_is_still_refused_once_it_expires() -> None:
+    """Verified tokens are remembered (reconnects present them again), never past their expiry."""
+    from datetime import timedelta
+
+    from app.accounts import end_user_tokens
+    from app.errors import Unauthorized
+    from app.security import jwt
+    from app.security.keys import Keys
+
+    keys, org = Keys.from_secret("s" * 40), uuid.uuid4()
+    claims = {"org": str(org), "eid": str(uuid.uuid4()), "kid": str(uuid.uuid4()), "info": {}, "perms": []}
+    token = jwt.encode(
+        keys.jwt, subject="u", audience=jwt.END_USER_AUDIENCE, ttl=timedelta(seconds=1), **claims
+    )
+
+    def verify(k: Keys) -> object:
+        return end_user_tokens.principal_from_token(
+            k, token, organization_id=org, api_key_id=uuid.uuid4(), scopes=frozenset()
+        )
+
+    assert verify(keys).external_id == "u"  # type: ignore[attr-defined]
+    with pytest.raises(Unauthorized):
+        verify(Keys.from_secret("t" * 40))  # another deployment's key: not the remembered answer
+    await asyncio.sleep(1 + jwt.LEEWAY_S + 0.5)
+    with pytest.raises(Unauthorized):
+        verify(keys)

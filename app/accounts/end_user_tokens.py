@@ -192,24 +192,45 @@ def _access(levels: list[str]) -> frozenset[RoomAccess]:
     return _access_set(tuple(sorted(set(levels))))
 
 
+# Tokens verified lately, by (signing key, token): a token is presented again on every reconnect
+# of its page (a whole room at once after a deploy), and its signature check is most of a
+# connection_init. Expiry is still checked on each use. Bounded, least recently used first out.
+MAX_VERIFIED_TOKENS = 50_000
+_verified: OrderedDict[tuple[bytes, str], tuple[dict[str, Any], tuple[RoomGrant, ...]]] = OrderedDict()
+
+
+def _verify(keys: Keys, token: str) -> tuple[dict[str, Any], tuple[RoomGrant, ...]]:
+    key = (keys.jwt, token)
+    found = _verified.get(key)
+    if found is not None and found[0]["exp"] + jwt.LEEWAY_S > time.time():
+        _verified.move_to_end(key)
+        return found
+    try:
+        claims = jwt.decode(keys.jwt, token, audience=jwt.END_USER_AUDIENCE)
+    except jwt.InvalidToken as exc:
+        _verified.pop(key, None)
+        raise Unauthorized(f"invalid end-user token ({exc})") from None
+    grants = tuple(RoomGrant(pattern=p["room"], access=_access(p["access"])) for p in claims.get("perms", []))
+    _verified[key] = (claims, grants)
+    if len(_verified) > MAX_VERIFIED_TOKENS:
+        _verified.popitem(last=False)
+    return claims, grants
+
+
 def principal_from_token(
     keys: Keys, token: str, *, organization_id: uuid.UUID, api_key_id: uuid.UUID, scopes: frozenset[str]
 ) -> EndUserClient:
     """Verify an end-user token presented with a publishable key of `organization_id`."""
-    try:
-        claims = jwt.decode(keys.jwt, token, audience=jwt.END_USER_AUDIENCE)
-    except jwt.InvalidToken as exc:
-        raise Unauthorized(f"invalid end-user token ({exc})") from None
+    claims, grants = _verify(keys, token)
     if claims.get("org") != str(organization_id):
         raise Unauthorized("this end-user token belongs to another organization")
-    grants = tuple(RoomGrant(pattern=p["room"], access=_access(p["access"])) for p in claims.get("perms", []))
     return EndUserClient(
         organization_id=organization_id,
         api_key_id=api_key_id,
         scopes=scopes,
         end_user_id=uuid.UUID(claims["eid"]),
         external_id=claims["sub"],
-        info=claims.get("info", {}),
+        info=dict(claims.get("info", {})),
         grants=grants,
         expires_at=float(claims["exp"]),
     )

@@ -14,6 +14,7 @@ ISSUER = "syncforge"
 DEVELOPER_AUDIENCE = "syncforge:developer"
 END_USER_AUDIENCE = "syncforge:end-user"
 REQUIRED = ["iss", "aud", "exp", "iat", "sub"]
+LEEWAY_S = 5  # clock skew tolerated on exp
 
 
 class InvalidToken(Exception):
@@ -35,7 +36,7 @@ def decode(key: bytes, token: str, *, audience: str) -> dict[str, Any]:
             audience=audience,
             issuer=ISSUER,
             options={"require": REQUIRED},
-            leeway=5,
+            leeway=LEEWAY_S,
         )
     except jwt.PyJWTError as exc:
         raise InvalidToken(str(exc)) from exc
