@@ -124,6 +124,27 @@ async def test_a_reconnect_within_the_grace_period_is_neither_leave_nor_join(  #
                 await next_of(watcher, op, timeout=4.0)
 
 
+async def test_a_full_rooms_member_back_within_the_grace_period_is_admitted(  # type: ignore[no-untyped-def]
+    live_server_with, session_factory
+) -> None:
+    """Its entry in the grace period is the one it takes over: it is not counted against the
+    limit (after a deploy, every member of a full room comes back at once)."""
+    server = await live_server_with(presence_grace_s=3.0)
+    room = await setup_room(server, session_factory, max_participants=2)
+    async with room.client("watcher") as watcher:
+        op = await watcher.subscribe(PRESENCE, {"room": room.room_id})
+        await next_of(watcher, op)
+        async with room.client("ada") as ada:
+            await next_of(ada, await ada.subscribe(PRESENCE, {"room": room.room_id}))
+            await next_of(watcher, op)  # ada's join: the room is full
+        async with room.client("bob") as bob:  # ada's entry still holds her place
+            refused = await error_of(bob, await bob.subscribe(PRESENCE, {"room": room.room_id}))
+            assert refused["extensions"]["code"] == "ROOM_FULL"
+        async with room.client("ada") as again:
+            back = await next_of(again, await again.subscribe(PRESENCE, {"room": room.room_id}))
+            assert sorted(u["userId"] for u in back["roomPresence"]["users"]) == ["ada", "watcher"]
+
+
 async def test_a_silent_connection_is_removed_after_the_room_ttl(
     live_server: LiveServer, session_factory
 ) -> None:  # type: ignore[no-untyped-def]

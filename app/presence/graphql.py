@@ -164,7 +164,7 @@ async def open_room_presence(context: Context, arguments: dict[str, Any], stream
         context.keepalive.at_most(room.presence_ttl_s / 3)
     feed = await service.feeds.acquire(room_key)
     try:
-        if room_is_full(await service.count(room_key), room):
+        if room_is_full(await service.count_for_join(room_key, user_id), room):
             raise RoomFull(f"the room is full ({room.max_participants} participants)")
         entry, resumed = await service.join(
             room_key,

@@ -115,6 +115,13 @@ class PresenceService:
     async def count(self, room_id: uuid.UUID | str) -> int:
         return await self.registry.count(str(room_id))
 
+    async def count_for_join(self, room: str, user_id: str) -> int:
+        """The room's connections as a join by `user_id` sees them: an entry of theirs in its
+        grace period is the one the join takes over, so it does not count against the limit
+        (a full room's members come back after a deploy)."""
+        count = await self.registry.count(room)
+        return count - 1 if count and await self.registry.has_leaving(room, user_id) else count
+
     async def entries(self, room_id: str) -> list[PresenceEntry]:
         return await self.registry.entries(room_id)
 

@@ -47,6 +47,7 @@ class PresenceRegistry(Protocol):
     ) -> PresenceEntry | None: ...
     async def mark_leaving(self, room: str, entry: PresenceEntry) -> None: ...
     async def take_leaving(self, room: str, user_id: str) -> PresenceEntry | None: ...
+    async def has_leaving(self, room: str, user_id: str) -> bool: ...
     async def entries(self, room: str) -> list[PresenceEntry]: ...
     async def count(self, room: str) -> int: ...
     async def rooms(self) -> list[str]: ...
@@ -72,6 +73,9 @@ class MemoryPresenceRegistry:
         entry_id = self._leaving.get(room, {}).pop(user_id, None)
         entry = self._rooms.get(room, {}).get(entry_id) if entry_id else None
         return replace(entry) if entry is not None and entry.leaving_at is not None else None
+
+    async def has_leaving(self, room: str, user_id: str) -> bool:
+        return user_id in self._leaving.get(room, {})
 
     async def get(self, room: str, entry_id: str) -> PresenceEntry | None:
         entry = self._rooms.get(room, {}).get(entry_id)
@@ -154,6 +158,9 @@ class RedisPresenceRegistry:
             return None
         entry = await self.get(room, entry_id.decode())
         return entry if entry is not None and entry.leaving_at is not None else None
+
+    async def has_leaving(self, room: str, user_id: str) -> bool:
+        return bool(await self._redis.hexists(self._leaving_key(room), user_id))
 
     async def put(self, room: str, entry: PresenceEntry) -> None:
         async with self._redis.pipeline(transaction=True) as pipe:
