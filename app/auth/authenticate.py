@@ -7,6 +7,7 @@ browsers, `X-API-Key: pk_live_...`. WebSocket: the `connection_init` payload
 
 from __future__ import annotations
 
+import functools
 import uuid
 from dataclasses import dataclass, replace
 
@@ -102,7 +103,7 @@ class Authenticator:
             raise Forbidden(f"origin {origin or '(none)'} is not allowed for this publishable key")
         await self._rate_limits.hit_key(str(api_key.id), api_key.rate_limit)
         self._usage.record(api_key.id)
-        scopes = frozenset(api_key.scopes)
+        scopes = _scopes(tuple(api_key.scopes))
         key_expiry = api_key.expires_at.timestamp() if api_key.expires_at is not None else None
         limit = api_key.rate_limit
         if api_key.type == ApiKeyType.SECRET:
@@ -119,3 +120,9 @@ class Authenticator:
         if key_expiry is not None and (end_user.expires_at is None or key_expiry < end_user.expires_at):
             end_user = replace(end_user, expires_at=key_expiry)
         return replace(end_user, rate_limit=limit)
+
+
+@functools.lru_cache(maxsize=1024)
+def _scopes(scopes: tuple[str, ...]) -> frozenset[str]:
+    """One shared set per distinct scope list: every open connection's principal holds one."""
+    return frozenset(scopes)
