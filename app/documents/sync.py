@@ -2,7 +2,9 @@
 durable updates, and the stream of everyone else's updates with replay on reconnect.
 
 An update is acknowledged only once it is durable: validated by applying it to this process's
-replica, appended to the log and committed; then published, then answered with its seq.
+replica, appended to the log and committed; then answered with its seq, while the replica sends it
+to this process's subscribers and publishes it to the others (see DocumentReplica.committed):
+neither waits on the other, nor on a round trip through Redis.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from app.auth.policy import Action
 from app.auth.principal import Developer
 from app.documents import service, yjs
 from app.documents.access import DocumentTicket, document_ticket
-from app.documents.replica import DocumentReplica, DocumentUpdateEvent, encode_event
+from app.documents.replica import DocumentReplica, DocumentUpdateEvent
 from app.documents.replicas import Replicas
 from app.errors import DocumentUnavailable, Forbidden, NotFound
 from app.graphql.context import Context
@@ -124,9 +126,8 @@ async def _append(
             except Exception:
                 await _drop_unstored(state.documents, replica, generation)
                 raise
-            replica.applied_here(seq, generation)
-        event = DocumentUpdateEvent(ticket.document_id, seq, encoded, origin, False, sender)
-        await state.hub.publish(replica.channel, encode_event(event))
+        replica.applied_here(seq, generation)
+        replica.committed(DocumentUpdateEvent(ticket.document_id, seq, encoded, origin, False, sender))
     if durable:
         state.compactor.touch(ticket.document_id)
     return UpdateAck(document_id=ticket.document_id, seq=seq)

@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Final
 
 from broadcaster._backends.base import BroadcastBackend
@@ -118,6 +118,21 @@ class Hub:
             await self._backend.publish(self._prefix + channel, message)
         except Exception:
             log.warning("publish to %s failed; dropped", channel, exc_info=True)
+            return False
+        return True
+
+    async def publish_many(self, channel: str, messages: Sequence[str]) -> bool:
+        """`publish` of each message, in order, in one round trip where the transport can (a Redis
+        pipeline): a batch costs what one message costs. False if the transport refused them."""
+        key = self._prefix + channel
+        try:
+            if isinstance(self._backend, ResilientRedisBackend):
+                await self._backend.publish_many(key, messages)
+            else:
+                for message in messages:
+                    await self._backend.publish(key, message)
+        except Exception:
+            log.warning("publish of %d messages to %s failed; dropped", len(messages), channel, exc_info=True)
             return False
         return True
 

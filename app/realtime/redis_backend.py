@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 from broadcaster._backends.redis import RedisBackend
 from broadcaster._base import Event
@@ -58,6 +58,16 @@ class ResilientRedisBackend(RedisBackend):
             async with asyncio.timeout(5):
                 await self._pubsub.aclose()
                 await self._conn.aclose()
+
+    async def publish_many(self, channel: str, messages: Sequence[str]) -> None:
+        """Every message in one round trip (a pipeline without MULTI: delivered in order)."""
+        if len(messages) == 1:
+            await self._conn.publish(channel, messages[0])
+            return
+        async with self._conn.pipeline(transaction=False) as pipe:
+            for message in messages:
+                pipe.publish(channel, message)
+            await pipe.execute()
 
     async def subscribe(self, channel: str) -> None:
         self._channels.add(channel)
