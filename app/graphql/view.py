@@ -66,6 +66,7 @@ class GraphQLView(GraphQL[Context, None]):
 
     def __init__(self, schema: Any, plans: PlanCache) -> None:
         self.plans = plans
+        self._http_fields = tuple(name for name, m in plans.fast.mutations.items() if m.http)
         super().__init__(
             schema,
             graphql_ide="graphiql",
@@ -96,7 +97,9 @@ class GraphQLView(GraphQL[Context, None]):
         """A hot mutation declared for HTTP (FastMutation.http) is run without executing GraphQL:
         its document validated and planned once, its arguments coerced, its result rendered by a
         compiled selection. None: anything else (or anything unusual), which Strawberry serves."""
-        if not request.headers.get("content-type", "").startswith("application/json"):
+        if not self._http_fields or not request.headers.get("content-type", "").startswith(
+            "application/json"
+        ):
             return None
         body = await request.body()  # kept by the request: Strawberry reads it again if need be
         if len(body) > MAX_FAST_BODY_BYTES:
@@ -105,12 +108,13 @@ class GraphQLView(GraphQL[Context, None]):
             data = input_guard.decode(body)
         except DomainError:
             return None
-        if not isinstance(data, dict) or not isinstance(data.get("query"), str):
-            return None
+        query = data.get("query") if isinstance(data, dict) else None
+        if not isinstance(query, str) or not any(name in query for name in self._http_fields):
+            return None  # other documents are neither planned nor kept in the plan cache
         operation_name = data.get("operationName")
         if not isinstance(operation_name, str | None):
             return None
-        plan = self.plans.get(data["query"], operation_name)
+        plan = self.plans.get(query, operation_name)
         if plan is None or plan.mutation is None or not plan.mutation.http:
             return None
         input_guard.check_request(data.get("variables"), operation_name, data.get("extensions"))

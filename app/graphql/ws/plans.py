@@ -227,7 +227,7 @@ class QuickArguments:
 class PlanCache:
     def __init__(self, schema: strawberry.Schema, fast: FastFields, settings: Settings) -> None:
         self._schema = schema._schema
-        self._fast = fast
+        self.fast = fast
         self._max_tokens = settings.max_query_tokens
         # The same rules as the schema's extensions apply (depth, aliases, introspection switch).
         rules: list[Any] = list(specified_rules)
@@ -277,9 +277,9 @@ class PlanCache:
         ((response_key, nodes),) = root_fields.items()
         name = nodes[0].name.value
         if operation.operation == OperationType.MUTATION:
-            mutation, subscription = self._fast.mutations.get(name), None
+            mutation, subscription = self.fast.mutations.get(name), None
         else:
-            mutation, subscription = None, self._fast.subscriptions.get(name)
+            mutation, subscription = None, self.fast.subscriptions.get(name)
         if mutation is None and subscription is None:
             return None
         plan = Plan(
