@@ -609,7 +609,26 @@ class Client:
             self.reader.cancel()
 
 
-class LoadGen:
+class Controlled:
+    """A load generator's side of its control channel with the parent, and its error counts."""
+
+    control: Connection
+    errors: collections.Counter[str]
+
+    def send(self, tag: str, payload: Any = None) -> None:
+        self.control.send((tag, payload))
+
+    async def receive(self, expected: str) -> Any:
+        tag, payload = await asyncio.get_running_loop().run_in_executor(None, self.control.recv)
+        if tag != expected:
+            raise RuntimeError(f"expected {expected!r} from the parent, got {tag!r}")
+        return payload
+
+    def note(self, message: str) -> None:
+        self.errors[message[:200]] += 1
+
+
+class LoadGen(Controlled):
     def __init__(self, control: Connection, plan: dict[str, Any]) -> None:
         self.control = control
         self.plan = plan
@@ -628,19 +647,6 @@ class LoadGen:
         self.lat = array.array("d")
         self.pending: set[asyncio.Future[None]] = set()
         self.clients = [Client(self, spec) for spec in plan["clients"]]
-
-    # control channel
-    def send(self, tag: str, payload: Any = None) -> None:
-        self.control.send((tag, payload))
-
-    async def receive(self, expected: str) -> Any:
-        tag, payload = await asyncio.get_running_loop().run_in_executor(None, self.control.recv)
-        if tag != expected:
-            raise RuntimeError(f"expected {expected!r} from the parent, got {tag!r}")
-        return payload
-
-    def note(self, message: str) -> None:
-        self.errors[message[:200]] += 1
 
     # frames
     def handle(self, c: Client, frame: bytes, now: float) -> None:
@@ -1016,6 +1022,14 @@ class LoadGen:
 
 
 def loadgen_main(control: Connection, plan: dict[str, Any], cores: list[int]) -> None:
+    run_loadgen(control, cores, lambda: LoadGen(control, plan).run())
+
+
+def run_loadgen(
+    control: Connection, cores: list[int], main: Callable[[], Awaitable[Any]], profile: str | None = None
+) -> None:
+    """A load generator process: pinned to `cores`, on uvloop when installed; any failure goes to
+    the parent as ("error", traceback). `profile`: a path to write the generator's cProfile to."""
     with contextlib.suppress(OSError):
         os.sched_setaffinity(0, set(cores))
     try:
@@ -1025,8 +1039,17 @@ def loadgen_main(control: Connection, plan: dict[str, Any], cores: list[int]) ->
             loop_factory: Any = uvloop.new_event_loop
         except ImportError:
             loop_factory = None
+        profiler = None
+        if profile:
+            import cProfile
+
+            profiler = cProfile.Profile()
+            profiler.enable()
         with asyncio.Runner(loop_factory=loop_factory) as runner:
-            runner.run(LoadGen(control, plan).run())
+            runner.run(main())
+        if profiler is not None:
+            profiler.disable()
+            profiler.dump_stats(profile)
     except Exception:
         with contextlib.suppress(Exception):
             control.send(("error", traceback.format_exc()))

@@ -44,7 +44,6 @@ import shutil
 import sys
 import tempfile
 import time
-import traceback
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -245,7 +244,7 @@ class StormClient:
             self.full.set()
 
 
-class StormGen:
+class StormGen(bench.Controlled):
     def __init__(self, control: Connection, plan: dict[str, Any]) -> None:
         self.control = control
         self.plan = plan
@@ -257,18 +256,6 @@ class StormGen:
         self.closes: collections.Counter[str] = collections.Counter()
         self.pending: set[asyncio.Future[None]] = set()
         self.clients = [StormClient(self, spec) for spec in plan["clients"]]
-
-    def send(self, tag: str, payload: Any = None) -> None:
-        self.control.send((tag, payload))
-
-    async def receive(self, expected: str) -> Any:
-        tag, payload = await asyncio.get_running_loop().run_in_executor(None, self.control.recv)
-        if tag != expected:
-            raise RuntimeError(f"expected {expected!r} from the parent, got {tag!r}")
-        return payload
-
-    def note(self, message: str) -> None:
-        self.errors[message[:200]] += 1
 
     def handle(self, c: StormClient, frame: bytes, now: float) -> None:
         if b'"kind":"SYNC"' in frame and b'"errors"' not in frame:
@@ -419,30 +406,8 @@ class StormGen:
 
 
 def loadgen_main(control: Connection, plan: dict[str, Any], cores: list[int]) -> None:
-    with contextlib.suppress(OSError):
-        os.sched_setaffinity(0, set(cores))
     bench.raise_fd_limit()
-    try:
-        try:
-            import uvloop
-
-            loop_factory: Any = uvloop.new_event_loop
-        except ImportError:
-            loop_factory = None
-        profiler = None
-        if plan.get("profile"):
-            import cProfile
-
-            profiler = cProfile.Profile()
-            profiler.enable()
-        with asyncio.Runner(loop_factory=loop_factory) as runner:
-            runner.run(StormGen(control, plan).run())
-        if profiler is not None:
-            profiler.disable()
-            profiler.dump_stats(plan["profile"])
-    except Exception:
-        with contextlib.suppress(Exception):
-            control.send(("error", traceback.format_exc()))
+    bench.run_loadgen(control, cores, lambda: StormGen(control, plan).run(), plan.get("profile"))
 
 
 # ------------------------------------------------------------------------------------------ the parent
